@@ -1,0 +1,28 @@
+"""Restore: execute triage's plan, put traffic back on the known-good version, read it back."""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from rollbackctl.aws import Clients
+from rollbackctl.config import Settings
+from rollbackctl.controls import kill_switch_reader
+from rollbackctl.model import Incident
+from rollbackctl.restore import restore
+
+logger = Logger()
+tracer = Tracer()
+SETTINGS = Settings.from_env()
+CLIENTS = Clients.create()
+read_kill_switch = kill_switch_reader(CLIENTS.ssm, SETTINGS.kill_switch_parameter)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    incident = restore(Incident.from_dict(event), CLIENTS, SETTINGS, read_kill_switch)
+    logger.info("restored", extra={"incident_id": incident.incident_id, "action": incident.action,
+                                   "from": incident.from_version, "to": incident.to_version,
+                                   "time_to_restore_ms": incident.time_to_restore_ms})
+    return incident.to_dict()

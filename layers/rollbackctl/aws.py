@@ -1,0 +1,51 @@
+"""boto3 clients: created once per container, injectable in tests, retry mode set explicitly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+# Standard mode retries throttling and transient errors with backoff and jitter. Timeouts are short:
+# the controller is on the critical path of an incident and a hung call must not eat the budget.
+BOTO_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 4},
+    connect_timeout=3,
+    read_timeout=10,
+)
+
+
+def client(service: str, session: boto3.session.Session | None = None) -> Any:
+    return (session or boto3.session.Session()).client(service, config=BOTO_CONFIG)
+
+
+@dataclass
+class Clients:
+    """The AWS APIs the domain calls. Functions build one at cold start; tests pass their own."""
+
+    lambda_: Any
+    cloudwatch: Any
+    dynamodb: Any
+    sns: Any
+    ssm: Any
+
+    @classmethod
+    def create(cls, session: boto3.session.Session | None = None) -> Clients:
+        session = session or boto3.session.Session()
+        return cls(
+            lambda_=client("lambda", session),
+            cloudwatch=client("cloudwatch", session),
+            dynamodb=client("dynamodb", session),
+            sns=client("sns", session),
+            ssm=client("ssm", session),
+        )
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ClientError, or '' for anything else."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""

@@ -1,0 +1,273 @@
+"""rollbackctl: the command line. Human output by default, ``--json`` for machines.
+
+``demo``, ``local-aws`` and ``invoke`` (without AWS_ENDPOINT_URL) use the embedded emulator; ``run`` and
+``history`` talk to the deployed controller at AWS_ENDPOINT_URL (a running ``local-aws``) or real AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from .aws import client
+from .model import Incident
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+out = Console()
+err = Console(stderr=True)
+
+StackOption = Annotated[str, typer.Option("--stack-name", envvar="ROLLBACKCTL_STACK", help="The controller's stack.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+TemplateOption = Annotated[Path, typer.Option("--template", "-t", help="The SAM template to deploy.")]
+OverridesOption = Annotated[
+    list[str] | None,
+    typer.Option("--parameter-overrides", help="Key=Value ... as for sam deploy (repeatable)."),
+]
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """One line on stderr, then exit."""
+    err.print(f"rollbackctl: {message}", markup=False, highlight=False)
+    raise typer.Exit(code)
+
+
+def read_event(path: Path) -> tuple[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        fail(f"{path}: no such file")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{path}: cannot read: {exc}")
+    try:
+        return text, json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(f"{path}: invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+
+
+def stack_outputs(stack_name: str) -> dict[str, str]:
+    try:
+        stacks = client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
+    except Exception as exc:
+        fail(f"cannot find the controller's stack {stack_name!r}: {exc}", 1)
+    return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def _overrides(values: list[str] | None) -> dict[str, str]:
+    from .emulator import DeployError, parse_overrides
+
+    try:
+        return parse_overrides(values or [])
+    except DeployError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def demo(
+    template: TemplateOption = Path("template.yaml"),
+    overrides: OverridesOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Deploy the controller into the embedded emulator, play the scenarios, print the timeline."""
+    from .emulator.demo import Outcome, play
+    from .report import print_incident
+
+    def show(outcome: Outcome) -> None:
+        if as_json:
+            return
+        s = outcome.scenario
+        mark = "[green]as expected[/]" if outcome.ok else "[bold red]NOT as expected[/]"
+        out.rule(f"[bold]{s.name}[/]: {s.story}")
+        if outcome.incident:
+            print_incident(out, outcome.incident, title=f"{outcome.incident.incident_id}  ({mark})")
+        for message in outcome.messages:
+            out.print(f"  [dim]on-call received:[/] [bold]{message.get('Subject', '')}[/]")
+            for line in str(message.get("Message", "")).splitlines():
+                out.print(f"    {line}", markup=False, highlight=False)
+        for problem in outcome.problems:
+            out.print(f"  [red]problem:[/] {problem}")
+
+    if not as_json:
+        out.print("[bold]rollbackctl demo[/]: deploying template.yaml into the embedded AWS emulator ...")
+    started = time.monotonic()
+    outcomes = play(template, _overrides(overrides), show)
+    passed = sum(o.ok for o in outcomes)
+    if as_json:
+        print_json([{"scenario": o.scenario.name, "ok": o.ok, "problems": o.problems,
+                     "incident": o.incident.to_dict() if o.incident else None} for o in outcomes])
+    else:
+        out.rule()
+        colour = "green" if passed == len(outcomes) else "red"
+        out.print(f"[{colour}]{passed}/{len(outcomes)} scenarios ended as expected[/] "
+                  f"in {time.monotonic() - started:.1f} s")
+    raise typer.Exit(0 if passed == len(outcomes) else 1)
+
+
+@app.command("local-aws")
+def local_aws(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 4566,
+    deploy_controller: Annotated[bool, typer.Option("--deploy", help="Deploy the controller from the template.")] = False,
+    template: TemplateOption = Path("template.yaml"),
+    overrides: OverridesOption = None,
+    stack_name: StackOption = "rollbackctl",
+) -> None:
+    """Serve the embedded emulator on 127.0.0.1 until stopped (Ctrl-C)."""
+    from .emulator import DeployError, Emulator, deploy
+
+    params = _overrides(overrides)
+    aws = Emulator(port=port).start()
+    try:
+        if deploy_controller:
+            try:
+                deployment = deploy(aws, template, stack_name, params)
+            except DeployError as exc:
+                fail(str(exc), 1)
+            # One JSON line with the template Outputs, once the controller is ready.
+            sys.stdout.write(json.dumps(deployment.outputs) + "\n")
+            sys.stdout.flush()
+        err.print(f"embedded AWS on http://127.0.0.1:{port} (export AWS_ENDPOINT_URL=http://127.0.0.1:{port}); "
+                  "Ctrl-C stops it")
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+    finally:
+        aws.stop()
+
+
+def _incident_for_event(outputs: dict[str, str], event_id: str) -> Incident | None:
+    from .store import IncidentStore
+
+    store = IncidentStore(client("dynamodb"), outputs["IncidentTableName"])
+    matches = [i for i in store.list(limit=1000) if event_id and i.trigger.event_id == event_id]
+    return matches[0] if matches else None
+
+
+@app.command()
+def run(
+    event_file: Annotated[Path, typer.Argument(help="An EventBridge event (JSON), e.g. events/alarm-*.json.")],
+    stack_name: StackOption = "rollbackctl",
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the workflow.")] = 900.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Send one event through the deployed controller, wait for the workflow, print the incident."""
+    from .emulator.core import wait_for_execution
+    from .report import print_incident
+
+    text, event = read_event(event_file)
+    outputs = stack_outputs(stack_name)
+    sfn = client("stepfunctions")
+    # Exactly what EventBridge delivers to the workflow: the event, untouched.
+    execution = sfn.start_execution(stateMachineArn=outputs["StateMachineArn"], input=text)
+    if not as_json:
+        err.print(f"started {execution['executionArn']}")
+    try:
+        described = wait_for_execution(sfn, execution["executionArn"], timeout)
+    except TimeoutError as exc:
+        fail(str(exc), 1)
+    if described["status"] == "SUCCEEDED":
+        incident: Incident | None = Incident.from_dict(json.loads(described["output"]))
+    else:
+        event_id = event.get("id", "") if isinstance(event, dict) else ""
+        incident = _incident_for_event(outputs, event_id if isinstance(event_id, str) else "")
+        if incident is None:
+            fail(f"workflow {described['status']}: {described.get('error', '')} {described.get('cause', '')}", 1)
+    assert incident is not None
+    if as_json:
+        print_json(incident.to_dict())
+    else:
+        print_incident(out, incident)
+    raise typer.Exit(0 if described["status"] == "SUCCEEDED" else 1)
+
+
+@app.command()
+def history(
+    stack_name: StackOption = "rollbackctl",
+    limit: Annotated[int, typer.Option(min=1, help="At most this many incidents.")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """Incidents, newest first."""
+    from .report import history_table
+    from .store import IncidentStore
+
+    outputs = stack_outputs(stack_name)
+    incidents = IncidentStore(client("dynamodb"), outputs["IncidentTableName"]).list(limit)
+    if as_json:
+        print_json([i.to_dict() for i in incidents])
+    else:
+        out.print(history_table(incidents))
+
+
+FUNCTIONS_DIR = "functions"
+
+
+@app.command()
+def invoke(
+    function: Annotated[str, typer.Argument(help="A folder under functions/: triage, restore or notify.")],
+    event_file: Annotated[Path, typer.Argument(help="The event to hand the handler (JSON).")],
+    template: TemplateOption = Path("template.yaml"),
+    overrides: OverridesOption = None,
+    stack_name: StackOption = "rollbackctl",
+) -> None:
+    """Run one function's handler like ``sam local invoke``, without Docker.
+
+    With AWS_ENDPOINT_URL set, the handler runs here with the environment of the function deployed
+    there; otherwise the controller is first deployed into an embedded emulator.
+    """
+    from .emulator import DeployError, Emulator, deploy
+    from .emulator.runtime import InProcessRuntime
+
+    code_dir = template.parent / FUNCTIONS_DIR / function
+    if not (code_dir / "app.py").is_file():
+        names = sorted(p.parent.name for p in (template.parent / FUNCTIONS_DIR).glob("*/app.py"))
+        fail(f"no function {function!r}; choose one of: {', '.join(names)}")
+    _, event = read_event(event_file)
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    aws = None if endpoint else Emulator().start()
+    try:
+        if aws is not None:
+            try:
+                deploy(aws, template, stack_name, _overrides(overrides))
+            except DeployError as exc:
+                fail(str(exc), 1)
+        name = f"{stack_name}-{function}"
+        config = client("lambda").get_function_configuration(FunctionName=name)
+        runtime = InProcessRuntime(os.environ.get("AWS_DEFAULT_REGION", "us-east-1"), endpoint)
+        runtime.register(name, code_dir.resolve())
+        fn = SimpleNamespace(
+            function_name=name, handler=config["Handler"], version="$LATEST", function_arn=config["FunctionArn"],
+            memory_size=config["MemorySize"], last_modified=config["LastModified"],
+            environment_vars=(config.get("Environment") or {}).get("Variables", {}),
+        )
+        payload, errored, logs = runtime.invoke(fn, event)
+    finally:
+        if aws is not None:
+            aws.stop()
+    if logs:
+        err.print(logs.rstrip(), markup=False, highlight=False)
+    sys.stdout.write(json.dumps(json.loads(payload), indent=2) + "\n")
+    raise typer.Exit(1 if errored else 0)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,20 @@
+"""Operator controls read at run time: the kill switch (SSM), cached for a few seconds."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.parameters import SSMProvider
+
+# A change to the kill switch takes effect within this many seconds (DESIGN.md promises 10).
+KILL_SWITCH_MAX_AGE = 5
+
+
+def kill_switch_reader(ssm_client: Any, name: str, max_age: int = KILL_SWITCH_MAX_AGE) -> Callable[[], str]:
+    provider = SSMProvider(boto3_client=ssm_client)
+
+    def read() -> str:
+        return str(provider.get(name, max_age=max_age))
+
+    return read

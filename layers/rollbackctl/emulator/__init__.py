@@ -1,0 +1,20 @@
+"""The embedded AWS emulator (moto) and the deployer that puts the controller into it.
+
+Only the CLI and the tests import this package; it needs the ``local`` extra (moto). Lambda code never
+imports it.
+"""
+
+from .core import ACCOUNT, REGION, Emulator, free_port, wait_for_execution
+from .deployer import DeployError, Deployment, deploy, parse_overrides
+
+__all__ = [
+    "ACCOUNT",
+    "REGION",
+    "DeployError",
+    "Deployment",
+    "Emulator",
+    "deploy",
+    "free_port",
+    "parse_overrides",
+    "wait_for_execution",
+]

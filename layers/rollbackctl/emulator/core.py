@@ -1,0 +1,116 @@
+"""The embedded AWS: moto in this process (decorator mode) or served on 127.0.0.1 (``local-aws``)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Any
+
+import boto3
+from moto import mock_aws
+from moto.core.config import default_user_config
+
+from ..aws import BOTO_CONFIG
+from . import patches
+from .runtime import InProcessRuntime
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"  # moto's default account
+SFN_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # noqa: S105
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Emulator:
+    """Start with ``with Emulator() as aws:``; ``aws.client("lambda")`` talks to it.
+
+    ``port=None`` keeps everything in this process (tests, ``demo``); a port serves it over HTTP so
+    other processes (plain boto3, ``rollbackctl run``) can use it. ``time_scale`` shortens Wait states
+    and Retry intervals (1.0 = real seconds, as AWS; only the test suite uses less).
+    """
+
+    def __init__(self, port: int | None = None, time_scale: float = 1.0, region: str = REGION) -> None:
+        self.port = port
+        self.region = region
+        self.time_scale = time_scale
+        self.endpoint_url = f"http://127.0.0.1:{port}" if port else None
+        self.runtime = InProcessRuntime(region, self.endpoint_url)
+        self._mock: Any = None
+        self._server: Any = None
+        self._saved_env: dict[str, str | None] = {}
+        self._session: boto3.session.Session | None = None
+        self._clients: dict[str, Any] = {}
+
+    def _set_env(self, **values: str) -> None:
+        for key, value in values.items():
+            self._saved_env.setdefault(key, os.environ.get(key))
+            os.environ[key] = value
+
+    def start(self) -> Emulator:
+        default_user_config.update(SFN_CONFIG)  # type: ignore[arg-type]
+        self._set_env(AWS_DEFAULT_REGION=self.region, **FAKE_CREDENTIALS)
+        if self.port is None:
+            self._mock = mock_aws(config=SFN_CONFIG)  # type: ignore[arg-type]
+            self._mock.start()
+        else:
+            from moto.server import ThreadedMotoServer
+
+            # The Step Functions executor calls Lambda at localhost:MOTO_PORT (5000 unless told).
+            self._set_env(MOTO_PORT=str(self.port))
+            self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+            self._server.start()
+        patches.apply(self.runtime, self.time_scale)
+        return self
+
+    def stop(self) -> None:
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        self._saved_env.clear()
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def session(self) -> boto3.session.Session:
+        if self._session is None:
+            self._session = boto3.session.Session(
+                aws_access_key_id="testing", aws_secret_access_key="testing", region_name=self.region  # noqa: S106
+            )
+        return self._session
+
+    def client(self, service: str) -> Any:
+        """One client per service (clients are thread-safe; building one costs ~100 ms)."""
+        if service not in self._clients:
+            self._clients[service] = self.session().client(
+                service, endpoint_url=self.endpoint_url, config=BOTO_CONFIG
+            )
+        return self._clients[service]
+
+
+def wait_for_execution(sfn: Any, execution_arn: str, timeout: float = 60.0) -> dict[str, Any]:
+    """Poll DescribeExecution until the execution leaves RUNNING."""
+    deadline = time.monotonic() + timeout
+    while True:
+        described: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
+        if described["status"] != "RUNNING":
+            return described
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"execution {execution_arn} still RUNNING after {timeout:.0f}s")
+        time.sleep(0.02)

@@ -1,0 +1,161 @@
+"""``rollbackctl demo``: the controller deployed into the embedded emulator, a small estate, scenarios.
+
+Every scenario is driven the way AWS would drive it: an alarm's state is set, CloudWatch emits the
+state-change event, EventBridge starts the workflow. The demo then reads back the resulting AWS state
+(the alias, the incident record, the message on the topic) and checks it against what should happen.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..model import Incident
+from ..store import IncidentStore, Ledger
+from . import estate
+from .core import Emulator, wait_for_execution
+from .deployer import Deployment, deploy
+
+
+@dataclass
+class Scenario:
+    name: str
+    story: str
+    alarm: str
+    expected_action: str
+    # (function, alias, FunctionVersion, weights) expected after the incident; None = not checked
+    expected_alias: tuple[str, str, str, dict[str, float]] | None = None
+    setup: Callable[[Emulator, Deployment], None] = lambda aws, d: None
+
+
+@dataclass
+class Outcome:
+    scenario: Scenario
+    incident: Incident | None
+    problems: list[str] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _canary(aws: Emulator, d: Deployment) -> None:
+    estate.lambda_with_versions(aws, "checkout", 2)
+    estate.alias(aws, "checkout", "live", "1", canary=("2", 0.1))
+    estate.lambda_errors_alarm(aws, "checkout-live-errors", "checkout", "live")
+
+
+def _all_at_once(aws: Emulator, d: Deployment) -> None:
+    target = "arn:aws:lambda:us-east-1:123456789012:function:payments:live"
+    estate.lambda_with_versions(aws, "payments", 3)
+    estate.alias(aws, "payments", "live", "3")
+    ledger = Ledger(aws.client("dynamodb"), d.outputs["LedgerTableName"])
+    ledger.record(target, "2", "good", "served past the bake window")
+    estate.custom_alarm(aws, "payments-p99-latency", "Shop/Payments", "LatencyP99", tags={"rollback:target": target})
+
+
+def _no_known_good(aws: Emulator, d: Deployment) -> None:
+    estate.lambda_with_versions(aws, "inventory", 2)
+    estate.alias(aws, "inventory", "live", "2")
+    estate.lambda_errors_alarm(aws, "inventory-live-errors", "inventory", "live")
+
+
+def _dry_run(aws: Emulator, d: Deployment) -> None:
+    estate.lambda_with_versions(aws, "search", 2)
+    estate.alias(aws, "search", "live", "1", canary=("2", 0.25))
+    estate.lambda_errors_alarm(aws, "search-live-errors", "search", "live", tags={"rollback:mode": "dry-run"})
+
+
+def _unguarded(aws: Emulator, d: Deployment) -> None:
+    estate.custom_alarm(aws, "batch-host-cpu", "AWS/EC2", "CPUUtilization")
+
+
+SCENARIOS = [
+    Scenario("canary", "checkout:live is mid-canary (v2 at 10%); its Errors alarm fires",
+             "checkout-live-errors", "rolled_back", ("checkout", "live", "1", {}), _canary),
+    Scenario("all-at-once", "payments:live moved to v3 at once; a latency alarm tagged rollback:target fires",
+             "payments-p99-latency", "rolled_back", ("payments", "live", "2", {}), _all_at_once),
+    Scenario("no-known-good", "inventory:live moved to v2 at once; nothing is known good; its alarm fires",
+             "inventory-live-errors", "refused", ("inventory", "live", "2", {}), _no_known_good),
+    Scenario("dry-run", "search:live is mid-canary; its alarm is tagged rollback:mode=dry-run",
+             "search-live-errors", "dry_run", ("search", "live", "1", {"2": 0.25}), _dry_run),
+    Scenario("unguarded", "an EC2 CPU alarm that guards no deployment fires",
+             "batch-host-cpu", "ignored", None, _unguarded),
+]
+
+
+def _subscribe(aws: Emulator, topic_arn: str) -> str:
+    sqs = aws.client("sqs")
+    url: str = sqs.create_queue(QueueName="demo-oncall")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    aws.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
+    return url
+
+
+def _drain(aws: Emulator, url: str) -> list[dict[str, Any]]:
+    sqs = aws.client("sqs")
+    out: list[dict[str, Any]] = []
+    while True:
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+        if not batch:
+            return out
+        for message in batch:
+            out.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def run_scenario(aws: Emulator, d: Deployment, scenario: Scenario, queue_url: str) -> Outcome:
+    sfn = aws.client("stepfunctions")
+    arn = d.outputs["StateMachineArn"]
+    scenario.setup(aws, d)
+    before = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=arn)["executions"]}
+    started = time.monotonic()
+    estate.fire(aws, scenario.alarm)
+    new = [e for e in sfn.list_executions(stateMachineArn=arn)["executions"] if e["executionArn"] not in before]
+    if len(new) != 1:
+        return Outcome(scenario, None, [f"expected 1 workflow execution, EventBridge started {len(new)}"])
+    described = wait_for_execution(sfn, new[0]["executionArn"])
+    seconds = time.monotonic() - started
+    if described["status"] != "SUCCEEDED":
+        return Outcome(scenario, None, [f"workflow {described['status']}: {described.get('cause', '')[:300]}"],
+                       seconds=seconds)
+    incident = Incident.from_dict(json.loads(described["output"]))
+    stored = IncidentStore(aws.client("dynamodb"), d.outputs["IncidentTableName"]).get(incident.incident_id)
+    outcome = Outcome(scenario, stored or incident, seconds=seconds, messages=_drain(aws, queue_url))
+    if stored is None:
+        outcome.problems.append("the incident was not recorded")
+    if incident.action != scenario.expected_action:
+        outcome.problems.append(f"action {incident.action}, expected {scenario.expected_action}")
+    if scenario.expected_alias:
+        function, alias_name, version, weights = scenario.expected_alias
+        alias = aws.client("lambda").get_alias(FunctionName=function, Name=alias_name)
+        actual = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+        if alias["FunctionVersion"] != version or actual != weights:
+            outcome.problems.append(f"alias {function}:{alias_name} is on {alias['FunctionVersion']} {actual}, "
+                                    f"expected {version} {weights}")
+    notified = incident.action != "ignored"
+    if notified and len(outcome.messages) != 1:
+        outcome.problems.append(f"{len(outcome.messages)} messages reached on-call, expected 1")
+    if not notified and outcome.messages:
+        outcome.problems.append("an ignored incident paged on-call")
+    return outcome
+
+
+def play(template: Path, overrides: dict[str, str] | None = None,
+         on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+    with Emulator() as aws:
+        deployment = deploy(aws, template, overrides=overrides)
+        queue_url = _subscribe(aws, deployment.outputs["NotificationTopicArn"])
+        outcomes = []
+        for scenario in SCENARIOS:
+            outcome = run_scenario(aws, deployment, scenario, queue_url)
+            outcomes.append(outcome)
+            if on_outcome:
+                on_outcome(outcome)
+        return outcomes

@@ -1,0 +1,451 @@
+"""Deploy template.yaml into the emulator, the way ``sam deploy`` would, through the AWS APIs.
+
+Reads the template with cfn-lint's decoder (it understands the intrinsic functions), resolves
+Parameters (defaults, then ``--parameter-overrides``), creates the resources in dependency order and
+records the stack's Outputs as a CloudFormation stack, so ``rollbackctl run`` and ``history`` find the
+controller by stack name exactly as they do in AWS.
+
+IAM is not enforced by the emulator: SAM ``Policies`` are read, not applied. Every other resource type
+the template uses is created for real; an unknown type is an error, never silently skipped.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import secrets
+import string
+import zipfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .core import ACCOUNT, Emulator
+
+PSEUDO = {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::AccountId": ACCOUNT}
+SUB_VAR = re.compile(r"\$\{([^}!][^}]*)\}")
+LAMBDA_TRUST = json.dumps({
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+})
+STATES_TRUST = LAMBDA_TRUST.replace("lambda.amazonaws.com", "states.amazonaws.com")
+
+
+class DeployError(RuntimeError):
+    """The template cannot be deployed as asked; nothing is left half-explained."""
+
+
+@dataclass
+class Deployment:
+    stack_name: str
+    parameters: dict[str, str]
+    outputs: dict[str, str]
+    physical: dict[str, str] = field(default_factory=dict)
+    functions: dict[str, str] = field(default_factory=dict)  # logical id -> function name
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, str]:
+    """``Key=Value`` tokens (as ``sam deploy --parameter-overrides``), or ParameterKey=K,ParameterValue=V."""
+    result: dict[str, str] = {}
+    for raw in items:
+        for token in raw.split():
+            if token.startswith("ParameterKey="):
+                parts = dict(p.split("=", 1) for p in token.split(",") if "=" in p)
+                if "ParameterValue" not in parts:
+                    raise DeployError(f"parameter override {token!r} has no ParameterValue")
+                result[parts["ParameterKey"]] = parts["ParameterValue"]
+            elif "=" in token:
+                key, value = token.split("=", 1)
+                result[key] = value
+            else:
+                raise DeployError(f"parameter override {token!r} is not Key=Value")
+    return result
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    from cfnlint.decode import decode
+
+    template, matches = decode(str(path))
+    if matches or template is None:
+        raise DeployError(f"{path}: {'; '.join(str(m) for m in matches) or 'cannot be read'}")
+    return dict(template)
+
+
+def _suffix() -> str:
+    return "".join(secrets.choice(string.ascii_uppercase + string.digits) for _ in range(12))
+
+
+class Stack:
+    def __init__(self, template: dict[str, Any], stack_name: str, region: str, parameters: dict[str, str]):
+        self.template = template
+        self.stack_name = stack_name
+        self.region = region
+        self.parameters = parameters
+        self.refs: dict[str, str] = {}
+        self.attrs: dict[str, dict[str, str]] = {}
+        self.conditions: dict[str, bool] = {}
+        for name, expr in (template.get("Conditions") or {}).items():
+            self.conditions[name] = bool(self.resolve(expr))
+
+    # --- intrinsic functions ------------------------------------------------------------------------
+    def ref(self, name: str) -> Any:
+        if name in self.parameters:
+            return self.parameters[name]
+        if name == "AWS::Region":
+            return self.region
+        if name == "AWS::StackName":
+            return self.stack_name
+        if name in PSEUDO:
+            return PSEUDO[name]
+        if name in self.refs:
+            return self.refs[name]
+        raise DeployError(f"Ref {name!r}: no such parameter or (not yet created) resource")
+
+    def get_att(self, resource: str, attribute: str) -> str:
+        try:
+            return self.attrs[resource][attribute]
+        except KeyError:
+            raise DeployError(f"Fn::GetAtt {resource}.{attribute} is not available in the emulator") from None
+
+    def sub(self, text: str, variables: dict[str, Any]) -> str:
+        def one(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name in variables:
+                return str(variables[name])
+            if "." in name and name.split(".", 1)[0] in self.template.get("Resources", {}):
+                return self.get_att(*name.split(".", 1))
+            return str(self.ref(name))
+
+        return SUB_VAR.sub(one, text).replace("${!", "${")
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [v for v in (self.resolve(i) for i in value) if v is not _NO_VALUE]
+        if not isinstance(value, dict):
+            return value
+        if len(value) == 1:
+            (key, arg), = value.items()
+            if key == "Ref":
+                return _NO_VALUE if arg == "AWS::NoValue" else self.ref(arg)
+            if key == "Fn::GetAtt":
+                resource, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+                return self.get_att(resource, attribute)
+            if key == "Fn::Sub":
+                if isinstance(arg, list):
+                    return self.sub(arg[0], {k: self.resolve(v) for k, v in arg[1].items()})
+                return self.sub(arg, {})
+            if key == "Fn::Join":
+                return str(arg[0]).join(str(v) for v in self.resolve(arg[1]))
+            if key == "Fn::Select":
+                return self.resolve(arg[1])[int(self.resolve(arg[0]))]
+            if key == "Fn::Split":
+                return str(self.resolve(arg[1])).split(arg[0])
+            if key == "Fn::If":
+                return self.resolve(arg[1] if self.conditions[arg[0]] else arg[2])
+            if key == "Fn::Equals":
+                return self.resolve(arg[0]) == self.resolve(arg[1])
+            if key == "Fn::Not":
+                return not self.resolve(arg[0])
+            if key == "Fn::And":
+                return all(self.resolve(a) for a in arg)
+            if key == "Fn::Or":
+                return any(self.resolve(a) for a in arg)
+            if key == "Condition":
+                return self.conditions[arg]
+            if key.startswith("Fn::"):
+                raise DeployError(f"{key} is not supported by the emulator's deployer")
+        resolved = {k: self.resolve(v) for k, v in value.items()}
+        return {k: v for k, v in resolved.items() if v is not _NO_VALUE}
+
+
+_NO_VALUE = object()
+
+
+def _references(value: Any, resources: set[str]) -> set[str]:
+    found: set[str] = set()
+    if isinstance(value, list):
+        for item in value:
+            found |= _references(item, resources)
+    elif isinstance(value, dict):
+        for key, arg in value.items():
+            if key == "Ref" and isinstance(arg, str) and arg in resources:
+                found.add(arg)
+            elif key == "Fn::GetAtt":
+                found.add((arg if isinstance(arg, list) else arg.split(".", 1))[0])
+            elif key == "Fn::Sub":
+                text = arg[0] if isinstance(arg, list) else arg
+                found |= {m.split(".", 1)[0] for m in SUB_VAR.findall(text)} & resources
+                if isinstance(arg, list):
+                    found |= _references(arg[1], resources)
+            else:
+                found |= _references(arg, resources)
+    return found
+
+
+def _order(template: dict[str, Any]) -> list[str]:
+    resources: dict[str, Any] = template.get("Resources", {})
+    names = set(resources)
+    globals_fn = (template.get("Globals") or {}).get("Function", {})
+    deps: dict[str, set[str]] = {}
+    for name, body in resources.items():
+        depends = body.get("DependsOn", [])
+        refs = _references(body.get("Properties", {}), names) | set([depends] if isinstance(depends, str) else depends)
+        if body.get("Type") == "AWS::Serverless::Function":
+            refs |= _references(globals_fn, names)
+        deps[name] = refs - {name}
+    ordered: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in ordered:
+            return
+        if name in visiting:
+            raise DeployError(f"circular dependency through {name}")
+        visiting.add(name)
+        for dep in sorted(deps[name]):
+            visit(dep)
+        visiting.discard(name)
+        ordered.append(name)
+
+    for name in sorted(resources):
+        visit(name)
+    return ordered
+
+
+def _merge_globals(props: dict[str, Any], globals_fn: dict[str, Any]) -> dict[str, Any]:
+    """SAM Globals: the function's scalars win, maps merge, lists add up."""
+    merged = dict(globals_fn)
+    for key, value in props.items():
+        base = merged.get(key)
+        if isinstance(base, dict) and isinstance(value, dict):
+            merged[key] = _merge_globals(value, base)
+        elif isinstance(base, list) and isinstance(value, list):
+            merged[key] = base + value
+        else:
+            merged[key] = value
+    return merged
+
+
+def _zip_dir(folder: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        files = [p for p in folder.rglob("*.py") if "__pycache__" not in p.parts] if folder.is_dir() else []
+        for path in files:
+            archive.write(path, path.relative_to(folder).as_posix())
+        if not files:
+            archive.writestr("README", "placeholder")
+    return buffer.getvalue()
+
+
+class _Deployer:
+    def __init__(self, emulator: Emulator, stack: Stack, base: Path) -> None:
+        self.emulator = emulator
+        self.stack = stack
+        self.base = base
+        self.functions: dict[str, str] = {}
+        self.handlers: dict[str, Callable[[str, dict[str, Any]], None]] = {
+            "AWS::Serverless::LayerVersion": self.layer,
+            "AWS::Serverless::Function": self.function,
+            "AWS::Serverless::StateMachine": self.state_machine,
+            "AWS::SQS::Queue": self.queue,
+            "AWS::SQS::QueuePolicy": self.queue_policy,
+            "AWS::DynamoDB::Table": self.table,
+            "AWS::SSM::Parameter": self.parameter,
+            "AWS::SNS::Topic": self.topic,
+        }
+
+    def name(self, logical: str, limit: int = 64) -> str:
+        return f"{self.stack.stack_name}-{logical}-{_suffix()}"[:limit]
+
+    def role(self, logical: str, trust: str) -> str:
+        iam = self.emulator.client("iam")
+        role_name = f"{self.stack.stack_name}-{logical}Role"[:64]
+        return str(iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=trust)["Role"]["Arn"])
+
+    def create(self, logical: str, body: dict[str, Any]) -> None:
+        kind = body.get("Type", "")
+        handler = self.handlers.get(kind)
+        if handler is None:
+            raise DeployError(f"resource {logical} has type {kind}, which the emulator's deployer does not create")
+        props = body.get("Properties", {})
+        if kind == "AWS::Serverless::Function":
+            props = _merge_globals(props, (self.stack.template.get("Globals") or {}).get("Function", {}))
+        handler(logical, self.stack.resolve(props))
+
+    # --- resource types -----------------------------------------------------------------------------
+    def layer(self, logical: str, p: dict[str, Any]) -> None:
+        response = self.emulator.client("lambda").publish_layer_version(
+            LayerName=p.get("LayerName") or self.name(logical),
+            Description=p.get("Description", ""),
+            Content={"ZipFile": _zip_dir(self.base / p["ContentUri"])},
+            CompatibleRuntimes=p.get("CompatibleRuntimes", []),
+        )
+        self.stack.refs[logical] = response["LayerVersionArn"]
+
+    def function(self, logical: str, p: dict[str, Any]) -> None:
+        name = p.get("FunctionName") or self.name(logical)
+        code_dir = (self.base / p["CodeUri"]).resolve()
+        variables = {k: str(v) for k, v in ((p.get("Environment") or {}).get("Variables") or {}).items()}
+        response = self.emulator.client("lambda").create_function(
+            FunctionName=name,
+            Runtime=p["Runtime"],
+            Role=self.role(logical, LAMBDA_TRUST),
+            Handler=p["Handler"],
+            Code={"ZipFile": _zip_dir(code_dir)},
+            Description=p.get("Description", ""),
+            Timeout=int(p.get("Timeout", 3)),
+            MemorySize=int(p.get("MemorySize", 128)),
+            Environment={"Variables": variables},
+            Layers=p.get("Layers", []),
+            TracingConfig={"Mode": p.get("Tracing", "PassThrough")},
+        )
+        self.emulator.runtime.register(name, code_dir)
+        self.functions[logical] = name
+        self.stack.refs[logical] = name
+        self.stack.attrs[logical] = {"Arn": response["FunctionArn"]}
+
+    def state_machine(self, logical: str, p: dict[str, Any]) -> None:
+        definition = (self.base / p["DefinitionUri"]).read_text()
+        substitutions = {k: str(v) for k, v in (p.get("DefinitionSubstitutions") or {}).items()}
+        for key, value in substitutions.items():
+            definition = definition.replace("${" + key + "}", value)
+        leftover = SUB_VAR.findall(definition)
+        if leftover:
+            raise DeployError(f"{p['DefinitionUri']}: placeholders without a DefinitionSubstitution: {leftover}")
+        json.loads(definition)
+        sfn = self.emulator.client("stepfunctions")
+        arn = sfn.create_state_machine(
+            name=p.get("Name") or self.name(logical, 80),
+            definition=definition,
+            roleArn=self.role(logical, STATES_TRUST),
+            type=p.get("Type", "STANDARD"),
+        )["stateMachineArn"]
+        self.stack.refs[logical] = arn
+        self.stack.attrs[logical] = {"Arn": arn, "Name": arn.rsplit(":", 1)[-1]}
+        events = self.emulator.client("events")
+        for event_name, event in (p.get("Events") or {}).items():
+            if event.get("Type") != "EventBridgeRule":
+                raise DeployError(f"{logical}.Events.{event_name}: type {event.get('Type')} is not emulated")
+            ep = event.get("Properties", {})
+            rule = f"{self.stack.stack_name}-{logical}{event_name}"[:64]
+            events.put_rule(Name=rule, EventPattern=json.dumps(ep["Pattern"]), State=ep.get("State", "ENABLED"),
+                            EventBusName=ep.get("EventBusName", "default"))
+            target: dict[str, Any] = {"Id": f"{logical}{event_name}StepFunctionsTarget"[:64], "Arn": arn,
+                                      "RoleArn": self.role(f"{logical}{event_name}", STATES_TRUST)}
+            for key in ("DeadLetterConfig", "RetryPolicy", "Input", "InputPath"):
+                if key in ep:
+                    target[key] = ep[key]
+            events.put_targets(Rule=rule, EventBusName=ep.get("EventBusName", "default"), Targets=[target])
+
+    def queue(self, logical: str, p: dict[str, Any]) -> None:
+        sqs = self.emulator.client("sqs")
+        attributes = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in p.items()
+                      if k in ("MessageRetentionPeriod", "VisibilityTimeout", "SqsManagedSseEnabled",
+                               "DelaySeconds", "KmsMasterKeyId")}
+        url = sqs.create_queue(QueueName=p.get("QueueName") or self.name(logical, 80), Attributes=attributes)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        self.stack.refs[logical] = url
+        self.stack.attrs[logical] = {"Arn": arn, "QueueName": arn.rsplit(":", 1)[-1], "QueueUrl": url}
+
+    def queue_policy(self, logical: str, p: dict[str, Any]) -> None:
+        sqs = self.emulator.client("sqs")
+        for url in p["Queues"]:
+            sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(p["PolicyDocument"])})
+        self.stack.refs[logical] = logical
+
+    def table(self, logical: str, p: dict[str, Any]) -> None:
+        name = p.get("TableName") or self.name(logical, 255)
+        kwargs: dict[str, Any] = {
+            "TableName": name,
+            "AttributeDefinitions": p["AttributeDefinitions"],
+            "KeySchema": p["KeySchema"],
+            "BillingMode": p.get("BillingMode", "PROVISIONED"),
+        }
+        if "SSESpecification" in p:
+            kwargs["SSESpecification"] = {"Enabled": bool(p["SSESpecification"].get("SSEEnabled"))}
+        if "ProvisionedThroughput" in p:
+            kwargs["ProvisionedThroughput"] = p["ProvisionedThroughput"]
+        if "GlobalSecondaryIndexes" in p:
+            kwargs["GlobalSecondaryIndexes"] = p["GlobalSecondaryIndexes"]
+        ddb = self.emulator.client("dynamodb")
+        arn = ddb.create_table(**kwargs)["TableDescription"]["TableArn"]
+        self.stack.refs[logical] = name
+        self.stack.attrs[logical] = {"Arn": arn}
+
+    def parameter(self, logical: str, p: dict[str, Any]) -> None:
+        name = p.get("Name") or f"CFN-{self.name(logical)}"
+        self.emulator.client("ssm").put_parameter(
+            Name=name, Type=p.get("Type", "String"), Value=str(p["Value"]), Description=p.get("Description", "")
+        )
+        self.stack.refs[logical] = name
+        self.stack.attrs[logical] = {"Type": p.get("Type", "String"), "Value": str(p["Value"])}
+
+    def topic(self, logical: str, p: dict[str, Any]) -> None:
+        attributes = {k: str(p[k]) for k in ("DisplayName", "KmsMasterKeyId") if k in p}
+        name = p.get("TopicName") or self.name(logical, 256)
+        arn = self.emulator.client("sns").create_topic(Name=name, Attributes=attributes)["TopicArn"]
+        self.stack.refs[logical] = arn
+        self.stack.attrs[logical] = {"TopicArn": arn, "TopicName": name}
+
+
+def resolve_parameters(template: dict[str, Any], overrides: dict[str, str]) -> dict[str, str]:
+    declared: dict[str, Any] = template.get("Parameters") or {}
+    unknown = sorted(set(overrides) - set(declared))
+    if unknown:
+        raise DeployError(f"Parameters: {unknown} do not exist in the template")
+    values: dict[str, str] = {}
+    for name, spec in declared.items():
+        if name in overrides:
+            value = overrides[name]
+        elif "Default" in spec:
+            value = str(spec["Default"])
+        else:
+            raise DeployError(f"Parameters: [{name}] must have values (no default, no override)")
+        allowed = spec.get("AllowedValues")
+        if allowed and value not in [str(a) for a in allowed]:
+            raise DeployError(f"Parameter {name}={value!r} is not one of {', '.join(map(str, allowed))}")
+        if spec.get("Type") == "Number":
+            try:
+                float(value)
+            except ValueError:
+                raise DeployError(f"Parameter {name}={value!r} must be a number") from None
+        values[name] = value
+    return values
+
+
+def deploy(
+    emulator: Emulator,
+    template_path: Path,
+    stack_name: str = "rollbackctl",
+    overrides: dict[str, str] | None = None,
+) -> Deployment:
+    """Create every resource of the template in the emulator and return the Outputs."""
+    template = load_template(template_path)
+    parameters = resolve_parameters(template, overrides or {})
+    stack = Stack(template, stack_name, emulator.region, parameters)
+    deployer = _Deployer(emulator, stack, template_path.parent)
+    resources = template.get("Resources", {})
+    for logical in _order(template):
+        condition = resources[logical].get("Condition")
+        if condition and not stack.conditions[condition]:
+            continue
+        deployer.create(logical, resources[logical])
+    outputs = {name: str(stack.resolve(spec["Value"])) for name, spec in (template.get("Outputs") or {}).items()}
+    _record_stack(emulator, stack_name, outputs, template.get("Description", ""))
+    return Deployment(stack_name, parameters, outputs, dict(stack.refs), deployer.functions)
+
+
+def _record_stack(emulator: Emulator, stack_name: str, outputs: dict[str, str], description: str) -> None:
+    """A CloudFormation stack holding the Outputs, so clients find the controller as in AWS."""
+    body = {
+        "Description": str(description)[:1000],
+        "Resources": {"Deployed": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+        "Outputs": {name: {"Value": value} for name, value in outputs.items()},
+    }
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        emulator.client("cloudformation").create_stack(StackName=stack_name, TemplateBody=json.dumps(body))

@@ -1,0 +1,235 @@
+"""The few places where moto needs to behave like AWS for rollbackctl. Each follows AWS documentation.
+
+- Lambda invoke runs the handler in-process (``runtime.InProcessRuntime``) instead of in Docker.
+- CloudWatch ``SetAlarmState`` emits the "CloudWatch Alarm State Change" event to EventBridge.
+- EventBridge rules deliver to Step Functions state machine targets (StartExecution), with the
+  target's dead-letter queue on failure.
+- A clock scale for Wait states and Retry intervals (1.0 = real seconds, as in AWS; tests use less).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from moto.awslambda.models import LambdaFunction
+from moto.cloudwatch.models import CloudWatchBackend
+from moto.events.models import Rule, events_backends
+from moto.sqs import sqs_backends
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+from moto.stepfunctions.responses import get_backend as sfn_backend
+from moto.utilities.arns import parse_arn
+
+from .runtime import InProcessRuntime
+
+
+class Clock:
+    """How long a second of Wait or Retry interval lasts here. AWS and ``local-aws``: 1.0."""
+
+    scale: float = 1.0
+
+
+_state: dict[str, Any] = {"runtime": None, "applied": False}
+_rule_lock = threading.Lock()
+_originals: dict[str, Any] = {}
+
+
+def set_runtime(runtime: InProcessRuntime) -> None:
+    _state["runtime"] = runtime
+
+
+def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
+    runtime: InProcessRuntime | None = _state["runtime"]
+    if runtime is None or self.function_name not in runtime.code_dirs:
+        message = f"function {self.function_name} has no in-process handler in the embedded emulator"
+        return json.dumps({"errorType": "Lambda.ServiceException", "errorMessage": message}), True, ""
+    return runtime.invoke(self, event)
+
+
+# --- CloudWatch -> EventBridge ------------------------------------------------------------------------
+
+def _cw_timestamp(ts: datetime) -> str:
+    # AWS writes e.g. "2019-10-02T17:04:40.985+0000" in these events.
+    ts = ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}+0000"
+
+
+def _metric_json(metric: Any) -> dict[str, Any]:
+    return {
+        "namespace": metric.namespace,
+        "name": metric.metric_name,
+        "dimensions": {d.name: d.value for d in metric.dimensions},
+    }
+
+
+def alarm_configuration(alarm: Any) -> dict[str, Any]:
+    if alarm.rule:
+        return {"alarmRule": alarm.rule, "description": alarm.description or ""}
+    if alarm.metric_data_queries:
+        metrics = []
+        for query in alarm.metric_data_queries:
+            entry: dict[str, Any] = {"id": query.id, "returnData": str(query.return_data).lower() != "false"}
+            if query.label:
+                entry["label"] = query.label
+            if query.expression:
+                entry["expression"] = query.expression
+            if query.metric_stat:
+                stat = query.metric_stat
+                entry["metricStat"] = {"metric": _metric_json(stat.metric), "period": int(stat.period or 60),
+                                       "stat": stat.stat}
+            metrics.append(entry)
+    else:
+        metrics = [{
+            "id": alarm.name[:60],
+            "metricStat": {
+                "metric": {
+                    "namespace": alarm.namespace,
+                    "name": alarm.metric_name,
+                    "dimensions": {d.name: d.value for d in alarm.dimensions},
+                },
+                "period": int(alarm.period or 60),
+                "stat": alarm.statistic or alarm.extended_statistic or "Average",
+            },
+            "returnData": True,
+        }]
+    return {"description": alarm.description or "", "metrics": metrics}
+
+
+def alarm_state_change_detail(alarm: Any, previous: dict[str, Any]) -> dict[str, Any]:
+    def state(value: str, reason: str, reason_data: str | None, ts: datetime) -> dict[str, Any]:
+        out: dict[str, Any] = {"value": value, "reason": reason, "timestamp": _cw_timestamp(ts)}
+        if reason_data and reason_data != "{}":
+            out["reasonData"] = reason_data
+        return out
+
+    return {
+        "alarmName": alarm.name,
+        "state": state(alarm.state_value, alarm.state_reason, alarm.state_reason_data,
+                       alarm.state_updated_timestamp),
+        "previousState": state(previous["value"], previous["reason"], previous["reason_data"], previous["ts"]),
+        "configuration": alarm_configuration(alarm),
+    }
+
+
+def _set_alarm_state(self: Any, alarm_name: str, reason: str, reason_data: str, state_value: str) -> None:
+    alarm = self.alarms.get(alarm_name)
+    previous = None
+    if alarm is not None:
+        previous = {"value": alarm.state_value, "reason": alarm.state_reason,
+                    "reason_data": alarm.state_reason_data, "ts": alarm.state_updated_timestamp}
+    _originals["set_alarm_state"](self, alarm_name, reason, reason_data, state_value)
+    if alarm is None or previous is None or previous["value"] == state_value:
+        return  # AWS emits the event on a change of state only
+    account, region = self.account_id, self.region_name
+    events_backends[account][region].put_events([{
+        "Source": "aws.cloudwatch",
+        "DetailType": "CloudWatch Alarm State Change",
+        "Detail": json.dumps(alarm_state_change_detail(alarm, previous)),
+        "Resources": [alarm.alarm_arn],
+    }])
+
+
+# --- EventBridge -> Step Functions ----------------------------------------------------------------------
+
+def _as_delivered(event: dict[str, Any]) -> dict[str, Any]:
+    """The event as EventBridge hands it to a target: ISO time, no moto-internal fields."""
+    delivered = copy.deepcopy(event)
+    delivered.pop("ingestion-time", None)
+    when = delivered.get("time")
+    if isinstance(when, int | float):
+        delivered["time"] = datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return delivered
+
+
+def _target_input(target: dict[str, Any], event: dict[str, Any]) -> str:
+    if "Input" in target:
+        return str(target["Input"])
+    path = target.get("InputPath")
+    if path:
+        value: Any = event
+        for part in [p for p in path.lstrip("$").split(".") if p]:
+            value = value.get(part) if isinstance(value, dict) else None
+        return json.dumps(value)
+    return json.dumps(event)
+
+
+def _dead_letter(rule: Any, target: dict[str, Any], event: dict[str, Any], code: str, message: str) -> None:
+    dlq = (target.get("DeadLetterConfig") or {}).get("Arn")
+    if not dlq:
+        return
+    arn = parse_arn(dlq)
+    # The message attributes AWS documents for EventBridge dead-letter messages.
+    sqs_backends[arn.account][arn.region].send_message(
+        queue_name=arn.resource_id,
+        message_body=json.dumps(event),
+        message_attributes={
+            "RULE_ARN": {"DataType": "String", "StringValue": rule.arn},
+            "TARGET_ARN": {"DataType": "String", "StringValue": target["Arn"]},
+            "ERROR_CODE": {"DataType": "String", "StringValue": code},
+            "ERROR_MESSAGE": {"DataType": "String", "StringValue": message[:1000]},
+        },
+    )
+
+
+def _deliver_to_state_machine(rule: Any, target: dict[str, Any], event: dict[str, Any]) -> None:
+    arn = parse_arn(target["Arn"])
+    delivered = _as_delivered(event)
+    try:
+        sfn_backend(arn.account, arn.region).start_execution(
+            state_machine_arn=target["Arn"], name=str(uuid.uuid4()),
+            execution_input=_target_input(target, delivered),
+        )
+    except Exception as exc:
+        _dead_letter(rule, target, delivered, type(exc).__name__, str(exc))
+
+
+def _send_to_targets(self: Any, original_event: dict[str, Any], transform_input: bool = True) -> None:
+    if not self.event_pattern.matches_event(original_event):
+        return
+    ours = [t for t in self.targets if parse_arn(t["Arn"]).service == "states"]
+    if len(ours) < len(self.targets):
+        with _rule_lock:
+            saved = self.targets
+            self.targets = [t for t in saved if t not in ours]
+            try:
+                _originals["send_to_targets"](self, original_event, transform_input)
+            finally:
+                self.targets = saved
+    for target in ours:
+        _deliver_to_state_machine(self, target, original_event)
+
+
+# --- clock --------------------------------------------------------------------------------------------
+
+def _wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
+    scaled = wait_seconds * Clock.scale
+    if scaled > 0:
+        env.program_state_event.wait(scaled)
+
+
+class _ScaledTime:
+    """Stands in for the ``time`` module inside moto's retrier: Retry intervals follow the clock."""
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        threading.Event().wait(seconds * Clock.scale)
+
+
+def apply(runtime: InProcessRuntime, time_scale: float = 1.0) -> None:
+    set_runtime(runtime)
+    Clock.scale = time_scale
+    if _state["applied"]:
+        return
+    _originals["set_alarm_state"] = CloudWatchBackend.set_alarm_state
+    _originals["send_to_targets"] = Rule.send_to_targets
+    LambdaFunction._invoke_lambda = _invoke_lambda
+    CloudWatchBackend.set_alarm_state = _set_alarm_state
+    Rule.send_to_targets = _send_to_targets
+    WaitFunction._wait_interval = _wait_interval
+    retrier_decl.time = _ScaledTime
+    _state["applied"] = True

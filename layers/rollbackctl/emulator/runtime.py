@@ -1,0 +1,160 @@
+"""Lambda functions run in-process: the seam that replaces moto's Docker-based invoke.
+
+Each function is imported once (its cold start) with its own environment variables set, exactly as the
+Lambda runtime would; later invocations reuse the module (a warm container). Output a handler prints
+(Powertools logs and metrics) is captured per thread and returned as the invocation's logs.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import os
+import sys
+import threading
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, TextIO
+
+
+class _ThreadStdout(io.TextIOBase):
+    """sys.stdout stand-in: writes go to the current thread's capture buffer if it has one."""
+
+    def __init__(self, real: TextIO) -> None:
+        self.real = real
+        self.local = threading.local()
+
+    def write(self, text: str) -> int:
+        buffer = getattr(self.local, "buffer", None)
+        return (buffer or self.real).write(text)
+
+    def flush(self) -> None:
+        buffer = getattr(self.local, "buffer", None)
+        (buffer or self.real).flush()
+
+    def isatty(self) -> bool:
+        return self.real.isatty()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.real, "encoding", "utf-8")
+
+    def fileno(self) -> int:
+        return self.real.fileno()
+
+
+_STDOUT_LOCK = threading.Lock()
+
+
+def _capturing_stdout() -> _ThreadStdout:
+    with _STDOUT_LOCK:
+        if not isinstance(sys.stdout, _ThreadStdout):
+            sys.stdout = _ThreadStdout(sys.stdout)
+        return sys.stdout
+
+
+@dataclass
+class LambdaContext:
+    """What the Lambda runtime hands a handler (the fields Powertools reads)."""
+
+    function_name: str
+    function_version: str
+    invoked_function_arn: str
+    memory_limit_in_mb: int
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    log_group_name: str = ""
+    log_stream_name: str = ""
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+@dataclass
+class _Container:
+    module: ModuleType
+    handler: Any
+
+
+class InProcessRuntime:
+    """Runs the handlers of registered functions in this process."""
+
+    def __init__(self, region: str, endpoint_url: str | None = None) -> None:
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self.code_dirs: dict[str, Path] = {}
+        self.containers: dict[tuple[str, str], _Container] = {}
+        self.invocations: list[dict[str, Any]] = []
+        self._lock = threading.RLock()
+
+    def register(self, function_name: str, code_dir: Path) -> None:
+        self.code_dirs[function_name] = code_dir
+
+    def base_environment(self) -> dict[str, str]:
+        env = {
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - the emulator's fake credentials
+            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here; never patch botocore globally
+        }
+        if self.endpoint_url:
+            env["AWS_ENDPOINT_URL"] = self.endpoint_url
+        return env
+
+    def _cold_start(self, name: str, handler: str, env: dict[str, str]) -> _Container:
+        code_dir = self.code_dirs.get(name)
+        if code_dir is None:
+            raise LookupError(f"function {name} has no local code registered with the emulator")
+        module_path, _, attr = handler.rpartition(".")
+        path = code_dir / (module_path.replace(".", "/") + ".py")
+        spec = importlib.util.spec_from_file_location(f"rollbackctl_function_{name.replace('-', '_')}", path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load {path}")
+        module = importlib.util.module_from_spec(spec)
+        saved = dict(os.environ)
+        try:
+            os.environ.update(self.base_environment())
+            os.environ.update(env)
+            spec.loader.exec_module(module)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        return _Container(module, getattr(module, attr))
+
+    def container(self, name: str, handler: str, env: dict[str, str], revision: str) -> _Container:
+        key = (name, revision)
+        with self._lock:
+            if key not in self.containers:
+                self.containers[key] = self._cold_start(name, handler, env)
+            return self.containers[key]
+
+    def invoke(self, fn: Any, event: Any) -> tuple[str, bool, str]:
+        """The seam: ``LambdaFunction._invoke_lambda(self, event) -> (payload, errored, logs)``."""
+        if isinstance(event, str):
+            event = json.loads(event or "{}")
+        stdout = _capturing_stdout()
+        buffer = io.StringIO()
+        stdout.local.buffer = buffer
+        errored = False
+        try:
+            container = self.container(fn.function_name, fn.handler, dict(fn.environment_vars or {}),
+                                       str(fn.last_modified))
+            context = LambdaContext(fn.function_name, str(fn.version), fn.function_arn, int(fn.memory_size))
+            result = container.handler(event, context)
+            payload = json.dumps(result)
+        except Exception as exc:
+            errored = True
+            payload = json.dumps({
+                "errorType": type(exc).__name__,
+                "errorMessage": str(exc),
+                "stackTrace": traceback.format_exception(exc)[-5:],
+            })
+        finally:
+            stdout.local.buffer = None
+        logs = buffer.getvalue()
+        self.invocations.append({"function": fn.function_name, "errored": errored})
+        return payload, errored, logs

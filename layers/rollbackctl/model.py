@@ -1,0 +1,115 @@
+"""The incident record (a public contract, see DESIGN.md) and the values it is built from."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+Action = Literal["rolled_back", "ignored", "dry_run", "refused", "failed"]
+# What triage decided; "act" is the only decision that leads to a mutating call.
+Decision = Literal["act", "ignore", "dry_run", "refuse"]
+
+DECISION_TO_ACTION: dict[str, Action] = {
+    "ignore": "ignored",
+    "dry_run": "dry_run",
+    "refuse": "refused",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(ts: datetime) -> str:
+    return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_time(value: str) -> datetime:
+    """Parse the timestamps AWS puts in events: ``2026-01-01T00:00:00Z``, ``...000+0000``."""
+    text = value.strip().replace("Z", "+00:00")
+    if len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
+        text = text[:-2] + ":" + text[-2:]
+    parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@dataclass
+class Trigger:
+    """What fired: an alarm state change (later: pipeline, deployment, ECS events)."""
+
+    kind: str
+    name: str
+    id: str
+    state: str
+    time: str
+    reason: str = ""
+    event_id: str = ""
+    region: str = ""
+    account: str = ""
+
+
+@dataclass
+class Diagnosis:
+    category: str = "unclassified"
+    summary: str = ""
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    remediation: str = ""
+
+
+@dataclass
+class Plan:
+    """The one mutation the controller will make, decided at triage time."""
+
+    kind: Literal["lambda-alias"]
+    function_name: str
+    alias: str
+    from_version: str
+    to_version: str
+    revision_id: str
+    # "canary": remove the weighted routing; "repoint": move the alias back to a ledger version
+    strategy: Literal["canary", "repoint"]
+
+
+@dataclass
+class Incident:
+    incident_id: str
+    trigger: Trigger
+    started_at: str
+    decision: Decision = "ignore"
+    target: str | None = None
+    action: Action | None = None
+    reason: str = ""
+    mode: str = "enforce"
+    from_version: str | None = None
+    to_version: str | None = None
+    plan: Plan | None = None
+    diagnosis: Diagnosis = field(default_factory=Diagnosis)
+    restored_at: str | None = None
+    time_to_restore_ms: int | None = None
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    error: dict[str, str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Incident:
+        values = dict(data)
+        values["trigger"] = Trigger(**values["trigger"])
+        values["diagnosis"] = Diagnosis(**(values.get("diagnosis") or {}))
+        if values.get("plan"):
+            values["plan"] = Plan(**values["plan"])
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    def conclude(self, action: Action, reason: str) -> None:
+        self.action = action
+        self.reason = reason
+
+
+def incident_id_for(trigger: Trigger, started_at: datetime) -> str:
+    """Sortable and readable: the day it started, plus a digest of what fired."""
+    digest = hashlib.sha256(f"{trigger.id}|{trigger.time}|{trigger.event_id}".encode()).hexdigest()[:8]
+    return f"inc-{started_at:%Y%m%dT%H%M%S}-{digest}"

@@ -1,0 +1,60 @@
+"""Human output for incidents (Rich), shared by the CLI commands and the demo."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+
+from .model import Incident, parse_time
+from .notify import short_target
+
+STYLE = {"rolled_back": "green", "dry_run": "cyan", "refused": "yellow", "failed": "bold red", "ignored": "dim"}
+
+
+def _offset(start: str, when: str | None) -> str:
+    if not when:
+        return ""
+    delta = (parse_time(when) - parse_time(start)).total_seconds() * 1000
+    return f"+{delta:,.0f} ms"
+
+
+def timeline(incident: Incident) -> Table:
+    """What fired, what was decided, what changed, who was told; offsets from the alarm."""
+    t = incident.trigger
+    table = Table(show_header=False, box=None, padding=(0, 1))
+    table.add_column(style="dim", justify="right")
+    table.add_column()
+    start = t.time if t.kind == "alarm" else incident.started_at
+    table.add_row(_offset(start, t.time) or "+0 ms", f"{t.kind} [bold]{t.name}[/] -> {t.state or '?'}")
+    table.add_row(_offset(start, incident.started_at), "workflow started (triage)")
+    style = STYLE.get(incident.action or "failed", "")
+    table.add_row("", f"decision: [{style}]{incident.action}[/] - {incident.reason}")
+    if incident.restored_at:
+        table.add_row(
+            _offset(start, incident.restored_at),
+            f"[green]traffic restored[/]: {incident.target} {incident.from_version} -> {incident.to_version} "
+            f"({incident.time_to_restore_ms} ms after the workflow started)",
+        )
+    for note in incident.notifications:
+        table.add_row(_offset(start, note.get("sent_at")), f"on-call notified ({note['channel']})")
+    return table
+
+
+def print_incident(console: Console, incident: Incident, title: str | None = None) -> None:
+    style = STYLE.get(incident.action or "failed", "")
+    console.print(Panel(timeline(incident), title=title or incident.incident_id,
+                        subtitle=f"[{style}]{incident.action}[/]", title_align="left"))
+
+
+def history_table(incidents: list[Incident]) -> Table:
+    table = Table(title="Incidents, newest first")
+    for column in ("started", "incident", "trigger", "target", "action", "versions", "restore"):
+        table.add_column(column)
+    for i in incidents:
+        versions = f"{i.from_version} -> {i.to_version}" if i.from_version else ""
+        restore = f"{i.time_to_restore_ms} ms" if i.time_to_restore_ms is not None else ""
+        style = STYLE.get(i.action or "failed", "")
+        table.add_row(i.started_at, i.incident_id, i.trigger.name, short_target(i.target),
+                      f"[{style}]{i.action}[/]", versions, restore)
+    return table

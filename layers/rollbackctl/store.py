@@ -1,0 +1,103 @@
+"""The incident record and the known-good ledger, both in DynamoDB.
+
+Incidents are stored whole as JSON under their id (the record is a public contract; DynamoDB attributes
+beside it exist for queries). The ledger holds one row per (target, version): ``good`` or ``bad``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .model import Incident, iso, utcnow
+
+VersionStatus = Literal["good", "bad"]
+
+
+@dataclass
+class IncidentStore:
+    dynamodb: Any
+    table: str
+
+    def put(self, incident: Incident) -> None:
+        self.dynamodb.put_item(
+            TableName=self.table,
+            Item={
+                "incident_id": {"S": incident.incident_id},
+                "started_at": {"S": incident.started_at},
+                "action": {"S": incident.action or "open"},
+                "record": {"S": json.dumps(incident.to_dict(), sort_keys=True)},
+            },
+        )
+
+    def get(self, incident_id: str) -> Incident | None:
+        item = self.dynamodb.get_item(
+            TableName=self.table, Key={"incident_id": {"S": incident_id}}, ConsistentRead=True
+        ).get("Item")
+        return Incident.from_dict(json.loads(item["record"]["S"])) if item else None
+
+    def list(self, limit: int = 50) -> list[Incident]:
+        """Newest first."""
+        items: list[dict[str, Any]] = []
+        for page in self.dynamodb.get_paginator("scan").paginate(TableName=self.table):
+            items.extend(page.get("Items", []))
+        incidents = [Incident.from_dict(json.loads(item["record"]["S"])) for item in items]
+        incidents.sort(key=lambda i: i.started_at, reverse=True)
+        return incidents[:limit]
+
+
+@dataclass
+class LedgerEntry:
+    target: str
+    version: str
+    status: VersionStatus
+    recorded_at: str
+    reason: str
+
+
+@dataclass
+class Ledger:
+    dynamodb: Any
+    table: str
+
+    def record(self, target: str, version: str, status: VersionStatus, reason: str) -> None:
+        self.dynamodb.put_item(
+            TableName=self.table,
+            Item={
+                "target": {"S": target},
+                "version": {"S": version},
+                "status": {"S": status},
+                "recorded_at": {"S": iso(utcnow())},
+                "reason": {"S": reason},
+            },
+        )
+
+    def entries(self, target: str) -> list[LedgerEntry]:
+        items: list[dict[str, Any]] = []
+        for page in self.dynamodb.get_paginator("query").paginate(
+            TableName=self.table,
+            KeyConditionExpression="#t = :t",
+            ExpressionAttributeNames={"#t": "target"},
+            ExpressionAttributeValues={":t": {"S": target}},
+            ConsistentRead=True,
+        ):
+            items.extend(page.get("Items", []))
+        return [
+            LedgerEntry(
+                target=i["target"]["S"],
+                version=i["version"]["S"],
+                status="bad" if i["status"]["S"] == "bad" else "good",
+                recorded_at=i["recorded_at"]["S"],
+                reason=i.get("reason", {}).get("S", ""),
+            )
+            for i in items
+        ]
+
+    def known_good(self, target: str, current: str) -> LedgerEntry | None:
+        """The most recently recorded good version other than ``current``; never a bad one."""
+        good = [e for e in self.entries(target) if e.status == "good" and e.version != current]
+        return max(good, key=lambda e: e.recorded_at) if good else None
+
+    def is_bad(self, target: str, version: str) -> bool:
+        return any(e.version == version and e.status == "bad" for e in self.entries(target))
