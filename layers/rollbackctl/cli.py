@@ -119,7 +119,9 @@ def demo(
 @app.command("local-aws")
 def local_aws(
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 4566,
-    deploy_controller: Annotated[bool, typer.Option("--deploy", help="Deploy the controller from the template.")] = False,
+    deploy_controller: Annotated[
+        bool, typer.Option("--deploy", help="Deploy the controller from the template.")
+    ] = False,
     template: TemplateOption = Path("template.yaml"),
     overrides: OverridesOption = None,
     stack_name: StackOption = "rollbackctl",

@@ -60,7 +60,8 @@ def body(incident: Incident) -> str:
         f"Why:        {incident.reason}",
     ]
     if incident.restored_at:
-        lines.append(f"Restored:   {incident.restored_at} ({incident.time_to_restore_ms} ms after the workflow started)")
+        lines.append(f"Restored:   {incident.restored_at} "
+                     f"({incident.time_to_restore_ms} ms after the workflow started)")
     if incident.diagnosis.summary:
         lines += [f"Diagnosis:  [{incident.diagnosis.category}] {incident.diagnosis.summary}",
                   f"Fix:        {incident.diagnosis.remediation}"]

@@ -94,7 +94,8 @@ def triage(
     try:
         alarm = events.parse(event)
     except events.InvalidEvent as exc:
-        event_id = event.get("id") if isinstance(event, dict) and isinstance(event.get("id"), str) else ""
+        raw_id = event.get("id") if isinstance(event, dict) else None
+        event_id = raw_id if isinstance(raw_id, str) else ""
         trigger = Trigger(kind="unknown", name=events.describe(event)[:300], id=event_id[:128],
                           state="", time=iso(started), event_id=event_id[:128])
         incident = Incident(incident_id_for(trigger, started), trigger, iso(started))

@@ -18,7 +18,7 @@ from .runtime import InProcessRuntime
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
 SFN_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
-FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # noqa: S105
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
 def free_port() -> int:

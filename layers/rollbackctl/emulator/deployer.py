@@ -344,7 +344,8 @@ class _Deployer:
         attributes = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in p.items()
                       if k in ("MessageRetentionPeriod", "VisibilityTimeout", "SqsManagedSseEnabled",
                                "DelaySeconds", "KmsMasterKeyId")}
-        url = sqs.create_queue(QueueName=p.get("QueueName") or self.name(logical, 80), Attributes=attributes)["QueueUrl"]
+        name = p.get("QueueName") or self.name(logical, 80)
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self.stack.refs[logical] = url
         self.stack.attrs[logical] = {"Arn": arn, "QueueName": arn.rsplit(":", 1)[-1], "QueueUrl": url}

@@ -52,7 +52,8 @@ def lambda_errors_alarm(aws: Emulator, alarm: str, function: str, alias_name: st
     cw.put_metric_alarm(
         AlarmName=alarm, Namespace="AWS/Lambda", MetricName="Errors", Statistic="Sum", Period=60,
         EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold",
-        Dimensions=[{"Name": "FunctionName", "Value": function}, {"Name": "Resource", "Value": f"{function}:{alias_name}"}],
+        Dimensions=[{"Name": "FunctionName", "Value": function},
+                    {"Name": "Resource", "Value": f"{function}:{alias_name}"}],
         Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
     )
     return f"arn:aws:cloudwatch:{aws.region}:{ACCOUNT}:alarm:{alarm}"

@@ -25,6 +25,7 @@ from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_funct
 from moto.stepfunctions.responses import get_backend as sfn_backend
 from moto.utilities.arns import parse_arn
 
+from . import faults
 from .runtime import InProcessRuntime
 
 
@@ -225,6 +226,7 @@ def apply(runtime: InProcessRuntime, time_scale: float = 1.0) -> None:
     Clock.scale = time_scale
     if _state["applied"]:
         return
+    faults.install()
     _originals["set_alarm_state"] = CloudWatchBackend.set_alarm_state
     _originals["send_to_targets"] = Rule.send_to_targets
     LambdaFunction._invoke_lambda = _invoke_lambda

@@ -98,7 +98,7 @@ class InProcessRuntime:
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
             "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - the emulator's fake credentials
+            "AWS_SECRET_ACCESS_KEY": "testing",
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here; never patch botocore globally
         }
         if self.endpoint_url:

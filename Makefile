@@ -1,0 +1,66 @@
+# The single entry point for people and CI.  `make demo` and `make test` set everything up themselves.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := .venv
+SAM_VENV := .venv-sam
+BIN := $(VENV)/bin
+SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
+SAM_CLI_VERSION := 1.170.0
+# sam build needs the functions' runtime (python3.12) on PATH; pyenv keeps it out of PATH by default.
+PY312_BIN := $(shell for p in "$$(command -v python3.12 2>/dev/null)" $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/bin/python3.12; do \
+	[ -n "$$p" ] && "$$p" --version >/dev/null 2>&1 && { dirname "$$p"; break; }; done)
+
+.PHONY: help setup demo test lint typecheck pytest sam-validate sam-build asl local-aws clean
+
+help: ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[local,dev]'
+	touch $@
+
+# SAM CLI pins boto3 exactly (and would downgrade ours): it gets its own environment.
+$(SAM_VENV)/.installed:
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet 'aws-sam-cli==$(SAM_CLI_VERSION)'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+setup: $(VENV)/.installed $(SAM_VENV)/.installed node_modules/.installed ## create every tool environment
+
+demo: $(VENV)/.installed ## deploy into the embedded emulator and play the scenarios
+	$(BIN)/rollbackctl demo
+
+local-aws: $(VENV)/.installed ## serve the embedded emulator with the controller deployed on :4566
+	$(BIN)/rollbackctl local-aws --port 4566 --deploy
+
+lint: $(VENV)/.installed ## ruff
+	$(BIN)/ruff check .
+
+typecheck: $(VENV)/.installed ## mypy, strict on the domain package
+	$(BIN)/mypy
+
+pytest: $(VENV)/.installed ## unit, function and end-to-end tests
+	$(BIN)/pytest -q
+
+sam-validate: $(SAM_VENV)/.installed ## sam validate --lint (offline)
+	$(SAM) validate --lint --template template.yaml --region us-east-1
+
+sam-build: $(SAM_VENV)/.installed ## sam build (needs python3.12)
+	@[ -n "$(PY312_BIN)" ] || { echo "sam build needs python3.12 (pyenv install 3.12 or apt install python3.12)"; exit 1; }
+	PATH="$(PY312_BIN):$$PATH" $(SAM) build --template template.yaml --build-dir .aws-sam/build
+
+asl: node_modules/.installed ## validate the state machine definitions
+	npx --no-install asl-validator --json-path statemachine/rollback.asl.json
+
+test: lint typecheck asl sam-validate sam-build pytest ## every quality gate
+
+clean: ## remove the environments and build output
+	rm -rf $(VENV) $(SAM_VENV) node_modules .aws-sam .mypy_cache .ruff_cache .pytest_cache
