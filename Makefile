@@ -43,6 +43,7 @@ local-aws: $(VENV)/.installed ## serve the embedded emulator with the controller
 
 lint: $(VENV)/.installed ## ruff
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.installed ## mypy, strict on the domain package
 	$(BIN)/mypy

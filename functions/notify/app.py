@@ -25,6 +25,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     metrics.add_metric(name="Incidents", unit=MetricUnit.Count, value=1)
     if incident.time_to_restore_ms is not None:
         metrics.add_metric(name="TimeToRestore", unit=MetricUnit.Milliseconds, value=incident.time_to_restore_ms)
-    logger.info("incident closed", extra={"incident_id": incident.incident_id, "action": incident.action,
-                                          "notifications": len(incident.notifications)})
+    logger.info(
+        "incident closed",
+        extra={
+            "incident_id": incident.incident_id,
+            "action": incident.action,
+            "notifications": len(incident.notifications),
+        },
+    )
     return incident.to_dict()

@@ -21,7 +21,14 @@ read_kill_switch = kill_switch_reader(CLIENTS.ssm, SETTINGS.kill_switch_paramete
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     incident = restore(Incident.from_dict(event), CLIENTS, SETTINGS, read_kill_switch)
-    logger.info("restored", extra={"incident_id": incident.incident_id, "action": incident.action,
-                                   "from": incident.from_version, "to": incident.to_version,
-                                   "time_to_restore_ms": incident.time_to_restore_ms})
+    logger.info(
+        "restored",
+        extra={
+            "incident_id": incident.incident_id,
+            "action": incident.action,
+            "from": incident.from_version,
+            "to": incident.to_version,
+            "time_to_restore_ms": incident.time_to_restore_ms,
+        },
+    )
     return incident.to_dict()

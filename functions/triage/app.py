@@ -23,6 +23,13 @@ read_kill_switch = kill_switch_reader(CLIENTS.ssm, SETTINGS.kill_switch_paramete
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     incident = triage(event, CLIENTS, SETTINGS, read_kill_switch)
-    logger.info("triaged", extra={"incident_id": incident.incident_id, "decision": incident.decision,
-                                  "target": incident.target, "reason": incident.reason})
+    logger.info(
+        "triaged",
+        extra={
+            "incident_id": incident.incident_id,
+            "decision": incident.decision,
+            "target": incident.target,
+            "reason": incident.reason,
+        },
+    )
     return incident.to_dict()

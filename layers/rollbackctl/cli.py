@@ -37,7 +37,7 @@ OverridesOption = Annotated[
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """One line on stderr, then exit."""
-    err.print(f"rollbackctl: {message}", markup=False, highlight=False)
+    sys.stderr.write(f"rollbackctl: {' '.join(message.split())}\n")
     raise typer.Exit(code)
 
 
@@ -106,13 +106,23 @@ def demo(
     outcomes = play(template, _overrides(overrides), show)
     passed = sum(o.ok for o in outcomes)
     if as_json:
-        print_json([{"scenario": o.scenario.name, "ok": o.ok, "problems": o.problems,
-                     "incident": o.incident.to_dict() if o.incident else None} for o in outcomes])
+        print_json(
+            [
+                {
+                    "scenario": o.scenario.name,
+                    "ok": o.ok,
+                    "problems": o.problems,
+                    "incident": o.incident.to_dict() if o.incident else None,
+                }
+                for o in outcomes
+            ]
+        )
     else:
         out.rule()
         colour = "green" if passed == len(outcomes) else "red"
-        out.print(f"[{colour}]{passed}/{len(outcomes)} scenarios ended as expected[/] "
-                  f"in {time.monotonic() - started:.1f} s")
+        out.print(
+            f"[{colour}]{passed}/{len(outcomes)} scenarios ended as expected[/] in {time.monotonic() - started:.1f} s"
+        )
     raise typer.Exit(0 if passed == len(outcomes) else 1)
 
 
@@ -140,8 +150,10 @@ def local_aws(
             # One JSON line with the template Outputs, once the controller is ready.
             sys.stdout.write(json.dumps(deployment.outputs) + "\n")
             sys.stdout.flush()
-        err.print(f"embedded AWS on http://127.0.0.1:{port} (export AWS_ENDPOINT_URL=http://127.0.0.1:{port}); "
-                  "Ctrl-C stops it")
+        err.print(
+            f"embedded AWS on http://127.0.0.1:{port} (export AWS_ENDPOINT_URL=http://127.0.0.1:{port}); "
+            "Ctrl-C stops it"
+        )
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         try:
@@ -253,8 +265,12 @@ def invoke(
         runtime = InProcessRuntime(os.environ.get("AWS_DEFAULT_REGION", "us-east-1"), endpoint)
         runtime.register(name, code_dir.resolve())
         fn = SimpleNamespace(
-            function_name=name, handler=config["Handler"], version="$LATEST", function_arn=config["FunctionArn"],
-            memory_size=config["MemorySize"], last_modified=config["LastModified"],
+            function_name=name,
+            handler=config["Handler"],
+            version="$LATEST",
+            function_arn=config["FunctionArn"],
+            memory_size=config["MemorySize"],
+            last_modified=config["LastModified"],
             environment_vars=(config.get("Environment") or {}).get("Variables", {}),
         )
         payload, errored, logs = runtime.invoke(fn, event)

@@ -95,8 +95,9 @@ def parse(event: Any) -> AlarmChange:
     previous = detail.get("previousState")
     previous_value = ""
     if previous is not None:
-        previous_value = _text(_obj(previous, "detail.previousState").get("value"), "previousState.value",
-                               required=False, limit=32)
+        previous_value = _text(
+            _obj(previous, "detail.previousState").get("value"), "previousState.value", required=False, limit=32
+        )
     region = _text(event.get("region"), "region", required=False, limit=64)
     account = _text(event.get("account"), "account", required=False, limit=32)
     resources = event.get("resources") or []

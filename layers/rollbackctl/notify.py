@@ -20,8 +20,7 @@ HEADLINE = {
     "failed": "FAILED",
     "ignored": "IGNORED",
 }
-SEVERITY = {"rolled_back": "high", "dry_run": "info", "refused": "critical", "failed": "critical",
-            "ignored": "info"}
+SEVERITY = {"rolled_back": "high", "dry_run": "info", "refused": "critical", "failed": "critical", "ignored": "info"}
 # Ignored incidents (OK transitions, unguarded alarms, malformed events) are recorded, not paged.
 NOTIFY_ACTIONS = ("rolled_back", "dry_run", "refused", "failed")
 SUBJECT_LIMIT = 99
@@ -60,11 +59,14 @@ def body(incident: Incident) -> str:
         f"Why:        {incident.reason}",
     ]
     if incident.restored_at:
-        lines.append(f"Restored:   {incident.restored_at} "
-                     f"({incident.time_to_restore_ms} ms after the workflow started)")
+        lines.append(
+            f"Restored:   {incident.restored_at} ({incident.time_to_restore_ms} ms after the workflow started)"
+        )
     if incident.diagnosis.summary:
-        lines += [f"Diagnosis:  [{incident.diagnosis.category}] {incident.diagnosis.summary}",
-                  f"Fix:        {incident.diagnosis.remediation}"]
+        lines += [
+            f"Diagnosis:  [{incident.diagnosis.category}] {incident.diagnosis.summary}",
+            f"Fix:        {incident.diagnosis.remediation}",
+        ]
     lines += ["", f"Incident {incident.incident_id}: rollbackctl history --json"]
     return "\n".join(lines)
 
@@ -107,8 +109,9 @@ def incident_from_failure(payload: dict[str, Any], error: dict[str, Any], now: C
             trigger = Trigger(kind="unknown", name=events.describe(payload)[:300], id="", state="", time=iso(started))
         incident = Incident(incident_id_for(trigger, started), trigger, iso(started))
     incident.decision = "refuse"
-    incident.conclude("failed", f"the workflow failed and was paged; state of the target unknown: "
-                                f"{_failure_reason(error)}")
+    incident.conclude(
+        "failed", f"the workflow failed and was paged; state of the target unknown: {_failure_reason(error)}"
+    )
     incident.error = {"error": str(error.get("Error", "")), "cause": str(error.get("Cause", ""))[:4000]}
     return incident
 

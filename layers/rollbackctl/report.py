@@ -43,8 +43,14 @@ def timeline(incident: Incident) -> Table:
 
 def print_incident(console: Console, incident: Incident, title: str | None = None) -> None:
     style = STYLE.get(incident.action or "failed", "")
-    console.print(Panel(timeline(incident), title=title or incident.incident_id,
-                        subtitle=f"[{style}]{incident.action}[/]", title_align="left"))
+    console.print(
+        Panel(
+            timeline(incident),
+            title=title or incident.incident_id,
+            subtitle=f"[{style}]{incident.action}[/]",
+            title_align="left",
+        )
+    )
 
 
 def history_table(incidents: list[Incident]) -> Table:
@@ -55,6 +61,13 @@ def history_table(incidents: list[Incident]) -> Table:
         versions = f"{i.from_version} -> {i.to_version}" if i.from_version else ""
         restore = f"{i.time_to_restore_ms} ms" if i.time_to_restore_ms is not None else ""
         style = STYLE.get(i.action or "failed", "")
-        table.add_row(i.started_at, i.incident_id, i.trigger.name, short_target(i.target),
-                      f"[{style}]{i.action}[/]", versions, restore)
+        table.add_row(
+            i.started_at,
+            i.incident_id,
+            i.trigger.name,
+            short_target(i.target),
+            f"[{style}]{i.action}[/]",
+            versions,
+            restore,
+        )
     return table

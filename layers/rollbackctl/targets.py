@@ -105,8 +105,9 @@ def _tags(cloudwatch: Any, arn: str) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in response.get("Tags", [])}
 
 
-def _targets_of_described_alarm(cloudwatch: Any, alarm: dict[str, Any], region: str, account: str,
-                                 depth: int) -> list[str]:
+def _targets_of_described_alarm(
+    cloudwatch: Any, alarm: dict[str, Any], region: str, account: str, depth: int
+) -> list[str]:
     tags = _tags(cloudwatch, alarm["AlarmArn"])
     if TARGET_TAG in tags:
         return [checked_target(tags[TARGET_TAG])]
@@ -118,8 +119,7 @@ def _targets_of_described_alarm(cloudwatch: Any, alarm: dict[str, Any], region: 
     found: list[str] = []
     for query in alarm.get("Metrics", []):
         metric = (query.get("MetricStat") or {}).get("Metric") or {}
-        arn = target_from_metric(metric.get("Namespace", ""), _dimensions(metric.get("Dimensions")),
-                                 region, account)
+        arn = target_from_metric(metric.get("Namespace", ""), _dimensions(metric.get("Dimensions")), region, account)
         if arn and arn not in found:
             found.append(arn)
     return found

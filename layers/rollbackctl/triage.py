@@ -68,10 +68,14 @@ def plan_lambda_alias(target: str, lambda_client: Any, ledger: Ledger) -> Plan:
 
 def describe_plan(plan: Plan) -> str:
     if plan.strategy == "canary":
-        return (f"remove the canary routing of alias {plan.function_name}:{plan.alias} so version "
-                f"{plan.from_version} gets no traffic and stable version {plan.to_version} gets all of it")
-    return (f"point alias {plan.function_name}:{plan.alias} back from version {plan.from_version} to "
-            f"known-good version {plan.to_version}")
+        return (
+            f"remove the canary routing of alias {plan.function_name}:{plan.alias} so version "
+            f"{plan.from_version} gets no traffic and stable version {plan.to_version} gets all of it"
+        )
+    return (
+        f"point alias {plan.function_name}:{plan.alias} back from version {plan.from_version} to "
+        f"known-good version {plan.to_version}"
+    )
 
 
 def read_kill_switch_safely(read: Callable[[], str]) -> tuple[bool, str]:
@@ -96,28 +100,41 @@ def triage(
     except events.InvalidEvent as exc:
         raw_id = event.get("id") if isinstance(event, dict) else None
         event_id = raw_id if isinstance(raw_id, str) else ""
-        trigger = Trigger(kind="unknown", name=events.describe(event)[:300], id=event_id[:128],
-                          state="", time=iso(started), event_id=event_id[:128])
+        trigger = Trigger(
+            kind="unknown",
+            name=events.describe(event)[:300],
+            id=event_id[:128],
+            state="",
+            time=iso(started),
+            event_id=event_id[:128],
+        )
         incident = Incident(incident_id_for(trigger, started), trigger, iso(started))
         return _ignore(incident, f"malformed or unsupported event, nothing changed: {exc}")
 
     trigger = alarm.trigger()
     incident = Incident(incident_id_for(trigger, started), trigger, iso(started))
     if alarm.state != "ALARM":
-        return _ignore(incident, f"alarm {alarm.name} moved to {alarm.state}; rollbackctl acts only on a "
-                                 "transition into ALARM")
+        return _ignore(
+            incident, f"alarm {alarm.name} moved to {alarm.state}; rollbackctl acts only on a transition into ALARM"
+        )
     try:
         resolution = targets.resolve(alarm, clients.cloudwatch)
     except targets.InvalidTarget as exc:
         return _ignore(incident, f"alarm {alarm.name}: {exc}")
     if not resolution.targets:
-        return _ignore(incident, f"alarm {alarm.name} guards no target: it has no {targets.TARGET_TAG} tag and "
-                                 "its metrics name no Lambda alias or ECS service")
+        return _ignore(
+            incident,
+            f"alarm {alarm.name} guards no target: it has no {targets.TARGET_TAG} tag and "
+            "its metrics name no Lambda alias or ECS service",
+        )
     target = resolution.targets[0]
     incident.target = target
     if targets.kind_of(target) != "lambda-alias":
-        return _refuse(incident, f"alarm {alarm.name} guards {target}; this version of rollbackctl rolls back "
-                                 "Lambda aliases only, so nothing was changed")
+        return _refuse(
+            incident,
+            f"alarm {alarm.name} guards {target}; this version of rollbackctl rolls back "
+            "Lambda aliases only, so nothing was changed",
+        )
 
     function_arn = target.rsplit(":", 1)[0]
     try:

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import boto3
+import botocore.session
 from moto import mock_aws
 from moto.core.config import default_user_config
 
@@ -90,18 +91,30 @@ class Emulator:
 
     def session(self) -> boto3.session.Session:
         if self._session is None:
-            self._session = boto3.session.Session(
-                aws_access_key_id="testing", aws_secret_access_key="testing", region_name=self.region  # noqa: S106
-            )
+            self._session = boto3.session.Session(botocore_session=_shared_botocore(), region_name=self.region)
         return self._session
 
     def client(self, service: str) -> Any:
         """One client per service (clients are thread-safe; building one costs ~100 ms)."""
         if service not in self._clients:
             self._clients[service] = self.session().client(
-                service, endpoint_url=self.endpoint_url, config=BOTO_CONFIG
+                service,
+                endpoint_url=self.endpoint_url,
+                config=BOTO_CONFIG,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",  # noqa: S106
             )
         return self._clients[service]
+
+
+_BOTOCORE: list[botocore.session.Session] = []
+
+
+def _shared_botocore() -> botocore.session.Session:
+    """One botocore session per process: it caches the service models every new client would reload."""
+    if not _BOTOCORE:
+        _BOTOCORE.append(botocore.session.get_session())
+    return _BOTOCORE[0]
 
 
 def wait_for_execution(sfn: Any, execution_arn: str, timeout: float = 60.0) -> dict[str, Any]:

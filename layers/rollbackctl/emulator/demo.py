@@ -77,28 +77,55 @@ def _unguarded(aws: Emulator, d: Deployment) -> None:
 
 
 SCENARIOS = [
-    Scenario("canary", "checkout:live is mid-canary (v2 at 10%); its Errors alarm fires",
-             "checkout-live-errors", "rolled_back", ("checkout", "live", "1", {}), _canary),
-    Scenario("all-at-once", "payments:live moved to v3 at once; a latency alarm tagged rollback:target fires",
-             "payments-p99-latency", "rolled_back", ("payments", "live", "2", {}), _all_at_once),
-    Scenario("no-known-good", "inventory:live moved to v2 at once; nothing is known good; its alarm fires",
-             "inventory-live-errors", "refused", ("inventory", "live", "2", {}), _no_known_good),
-    Scenario("dry-run", "search:live is mid-canary; its alarm is tagged rollback:mode=dry-run",
-             "search-live-errors", "dry_run", ("search", "live", "1", {"2": 0.25}), _dry_run),
-    Scenario("unguarded", "an EC2 CPU alarm that guards no deployment fires",
-             "batch-host-cpu", "ignored", None, _unguarded),
+    Scenario(
+        "canary",
+        "checkout:live is mid-canary (v2 at 10%); its Errors alarm fires",
+        "checkout-live-errors",
+        "rolled_back",
+        ("checkout", "live", "1", {}),
+        _canary,
+    ),
+    Scenario(
+        "all-at-once",
+        "payments:live moved to v3 at once; a latency alarm tagged rollback:target fires",
+        "payments-p99-latency",
+        "rolled_back",
+        ("payments", "live", "2", {}),
+        _all_at_once,
+    ),
+    Scenario(
+        "no-known-good",
+        "inventory:live moved to v2 at once; nothing is known good; its alarm fires",
+        "inventory-live-errors",
+        "refused",
+        ("inventory", "live", "2", {}),
+        _no_known_good,
+    ),
+    Scenario(
+        "dry-run",
+        "search:live is mid-canary; its alarm is tagged rollback:mode=dry-run",
+        "search-live-errors",
+        "dry_run",
+        ("search", "live", "1", {"2": 0.25}),
+        _dry_run,
+    ),
+    Scenario(
+        "unguarded", "an EC2 CPU alarm that guards no deployment fires", "batch-host-cpu", "ignored", None, _unguarded
+    ),
 ]
 
 
-def _subscribe(aws: Emulator, topic_arn: str) -> str:
+def subscribe_queue(aws: Emulator, topic_arn: str, name: str = "demo-oncall") -> str:
+    """An SQS queue subscribed to the topic: what on-call would receive."""
     sqs = aws.client("sqs")
-    url: str = sqs.create_queue(QueueName="demo-oncall")["QueueUrl"]
+    url: str = sqs.create_queue(QueueName=name)["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     aws.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=arn)
     return url
 
 
-def _drain(aws: Emulator, url: str) -> list[dict[str, Any]]:
+def drain_messages(aws: Emulator, url: str) -> list[dict[str, Any]]:
+    """Every SNS envelope waiting in the queue (Subject, Message, MessageAttributes, ...)."""
     sqs = aws.client("sqs")
     out: list[dict[str, Any]] = []
     while True:
@@ -110,24 +137,38 @@ def _drain(aws: Emulator, url: str) -> list[dict[str, Any]]:
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
 
-def run_scenario(aws: Emulator, d: Deployment, scenario: Scenario, queue_url: str) -> Outcome:
+def executions(aws: Emulator, d: Deployment) -> set[str]:
     sfn = aws.client("stepfunctions")
-    arn = d.outputs["StateMachineArn"]
+    pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=d.outputs["StateMachineArn"])
+    return {e["executionArn"] for page in pages for e in page["executions"]}
+
+
+def fire_and_wait(aws: Emulator, d: Deployment, alarm: str, state: str = "ALARM") -> list[dict[str, Any]]:
+    """Set an alarm's state as CloudWatch would and wait for every workflow EventBridge started."""
+    before = executions(aws, d)
+    if state == "ALARM":
+        estate.fire(aws, alarm)
+    else:
+        aws.client("cloudwatch").set_alarm_state(AlarmName=alarm, StateValue=state, StateReason="test")
+    sfn = aws.client("stepfunctions")
+    return [wait_for_execution(sfn, arn) for arn in sorted(executions(aws, d) - before)]
+
+
+def run_scenario(aws: Emulator, d: Deployment, scenario: Scenario, queue_url: str) -> Outcome:
     scenario.setup(aws, d)
-    before = {e["executionArn"] for e in sfn.list_executions(stateMachineArn=arn)["executions"]}
     started = time.monotonic()
-    estate.fire(aws, scenario.alarm)
-    new = [e for e in sfn.list_executions(stateMachineArn=arn)["executions"] if e["executionArn"] not in before]
-    if len(new) != 1:
-        return Outcome(scenario, None, [f"expected 1 workflow execution, EventBridge started {len(new)}"])
-    described = wait_for_execution(sfn, new[0]["executionArn"])
+    finished = fire_and_wait(aws, d, scenario.alarm)
+    if len(finished) != 1:
+        return Outcome(scenario, None, [f"expected 1 workflow execution, EventBridge started {len(finished)}"])
+    described = finished[0]
     seconds = time.monotonic() - started
     if described["status"] != "SUCCEEDED":
-        return Outcome(scenario, None, [f"workflow {described['status']}: {described.get('cause', '')[:300]}"],
-                       seconds=seconds)
+        return Outcome(
+            scenario, None, [f"workflow {described['status']}: {described.get('cause', '')[:300]}"], seconds=seconds
+        )
     incident = Incident.from_dict(json.loads(described["output"]))
     stored = IncidentStore(aws.client("dynamodb"), d.outputs["IncidentTableName"]).get(incident.incident_id)
-    outcome = Outcome(scenario, stored or incident, seconds=seconds, messages=_drain(aws, queue_url))
+    outcome = Outcome(scenario, stored or incident, seconds=seconds, messages=drain_messages(aws, queue_url))
     if stored is None:
         outcome.problems.append("the incident was not recorded")
     if incident.action != scenario.expected_action:
@@ -137,8 +178,9 @@ def run_scenario(aws: Emulator, d: Deployment, scenario: Scenario, queue_url: st
         alias = aws.client("lambda").get_alias(FunctionName=function, Name=alias_name)
         actual = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
         if alias["FunctionVersion"] != version or actual != weights:
-            outcome.problems.append(f"alias {function}:{alias_name} is on {alias['FunctionVersion']} {actual}, "
-                                    f"expected {version} {weights}")
+            outcome.problems.append(
+                f"alias {function}:{alias_name} is on {alias['FunctionVersion']} {actual}, expected {version} {weights}"
+            )
     notified = incident.action != "ignored"
     if notified and len(outcome.messages) != 1:
         outcome.problems.append(f"{len(outcome.messages)} messages reached on-call, expected 1")
@@ -147,11 +189,12 @@ def run_scenario(aws: Emulator, d: Deployment, scenario: Scenario, queue_url: st
     return outcome
 
 
-def play(template: Path, overrides: dict[str, str] | None = None,
-         on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+def play(
+    template: Path, overrides: dict[str, str] | None = None, on_outcome: Callable[[Outcome], None] | None = None
+) -> list[Outcome]:
     with Emulator() as aws:
         deployment = deploy(aws, template, overrides=overrides)
-        queue_url = _subscribe(aws, deployment.outputs["NotificationTopicArn"])
+        queue_url = subscribe_queue(aws, deployment.outputs["NotificationTopicArn"])
         outcomes = []
         for scenario in SCENARIOS:
             outcome = run_scenario(aws, deployment, scenario, queue_url)

@@ -26,10 +26,14 @@ from .core import ACCOUNT, Emulator
 
 PSEUDO = {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::AccountId": ACCOUNT}
 SUB_VAR = re.compile(r"\$\{([^}!][^}]*)\}")
-LAMBDA_TRUST = json.dumps({
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-})
+LAMBDA_TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+)
 STATES_TRUST = LAMBDA_TRUST.replace("lambda.amazonaws.com", "states.amazonaws.com")
 
 
@@ -126,7 +130,7 @@ class Stack:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (key, arg), = value.items()
+            ((key, arg),) = value.items()
             if key == "Ref":
                 return _NO_VALUE if arg == "AWS::NoValue" else self.ref(arg)
             if key == "Fn::GetAtt":
@@ -330,10 +334,17 @@ class _Deployer:
                 raise DeployError(f"{logical}.Events.{event_name}: type {event.get('Type')} is not emulated")
             ep = event.get("Properties", {})
             rule = f"{self.stack.stack_name}-{logical}{event_name}"[:64]
-            events.put_rule(Name=rule, EventPattern=json.dumps(ep["Pattern"]), State=ep.get("State", "ENABLED"),
-                            EventBusName=ep.get("EventBusName", "default"))
-            target: dict[str, Any] = {"Id": f"{logical}{event_name}StepFunctionsTarget"[:64], "Arn": arn,
-                                      "RoleArn": self.role(f"{logical}{event_name}", STATES_TRUST)}
+            events.put_rule(
+                Name=rule,
+                EventPattern=json.dumps(ep["Pattern"]),
+                State=ep.get("State", "ENABLED"),
+                EventBusName=ep.get("EventBusName", "default"),
+            )
+            target: dict[str, Any] = {
+                "Id": f"{logical}{event_name}StepFunctionsTarget"[:64],
+                "Arn": arn,
+                "RoleArn": self.role(f"{logical}{event_name}", STATES_TRUST),
+            }
             for key in ("DeadLetterConfig", "RetryPolicy", "Input", "InputPath"):
                 if key in ep:
                     target[key] = ep[key]
@@ -341,9 +352,12 @@ class _Deployer:
 
     def queue(self, logical: str, p: dict[str, Any]) -> None:
         sqs = self.emulator.client("sqs")
-        attributes = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in p.items()
-                      if k in ("MessageRetentionPeriod", "VisibilityTimeout", "SqsManagedSseEnabled",
-                               "DelaySeconds", "KmsMasterKeyId")}
+        attributes = {
+            k: str(v).lower() if isinstance(v, bool) else str(v)
+            for k, v in p.items()
+            if k
+            in ("MessageRetentionPeriod", "VisibilityTimeout", "SqsManagedSseEnabled", "DelaySeconds", "KmsMasterKeyId")
+        }
         name = p.get("QueueName") or self.name(logical, 80)
         url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -9,10 +9,14 @@ from typing import Any
 
 from .core import ACCOUNT, Emulator
 
-TRUST = json.dumps({
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-})
+TRUST = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+)
 
 
 def _code(version: int) -> bytes:
@@ -29,8 +33,14 @@ def lambda_with_versions(aws: Emulator, name: str, versions: int, tags: dict[str
         role = iam.get_role(RoleName="estate-lambda")["Role"]["Arn"]
     except iam.exceptions.NoSuchEntityException:
         role = iam.create_role(RoleName="estate-lambda", AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
-    arn: str = lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="app.handler",
-                                   Code={"ZipFile": _code(1)}, Tags=tags or {})["FunctionArn"]
+    arn: str = lam.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": _code(1)},
+        Tags=tags or {},
+    )["FunctionArn"]
     for number in range(1, versions + 1):
         if number > 1:
             lam.update_function_code(FunctionName=name, ZipFile=_code(number))
@@ -45,15 +55,24 @@ def alias(aws: Emulator, function: str, name: str, version: str, canary: tuple[s
     return str(aws.client("lambda").create_alias(**kwargs)["AliasArn"])
 
 
-def lambda_errors_alarm(aws: Emulator, alarm: str, function: str, alias_name: str,
-                        tags: dict[str, str] | None = None) -> str:
+def lambda_errors_alarm(
+    aws: Emulator, alarm: str, function: str, alias_name: str, tags: dict[str, str] | None = None
+) -> str:
     """An alarm on the alias's Errors metric: dimensions FunctionName and Resource = NAME:ALIAS."""
     cw = aws.client("cloudwatch")
     cw.put_metric_alarm(
-        AlarmName=alarm, Namespace="AWS/Lambda", MetricName="Errors", Statistic="Sum", Period=60,
-        EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold",
-        Dimensions=[{"Name": "FunctionName", "Value": function},
-                    {"Name": "Resource", "Value": f"{function}:{alias_name}"}],
+        AlarmName=alarm,
+        Namespace="AWS/Lambda",
+        MetricName="Errors",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        Dimensions=[
+            {"Name": "FunctionName", "Value": function},
+            {"Name": "Resource", "Value": f"{function}:{alias_name}"},
+        ],
         Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
     )
     return f"arn:aws:cloudwatch:{aws.region}:{ACCOUNT}:alarm:{alarm}"
@@ -62,8 +81,14 @@ def lambda_errors_alarm(aws: Emulator, alarm: str, function: str, alias_name: st
 def custom_alarm(aws: Emulator, alarm: str, namespace: str, metric: str, tags: dict[str, str] | None = None) -> str:
     cw = aws.client("cloudwatch")
     cw.put_metric_alarm(
-        AlarmName=alarm, Namespace=namespace, MetricName=metric, Statistic="Average", Period=60,
-        EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
+        AlarmName=alarm,
+        Namespace=namespace,
+        MetricName=metric,
+        Statistic="Average",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanThreshold",
         Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
     )
     return f"arn:aws:cloudwatch:{aws.region}:{ACCOUNT}:alarm:{alarm}"
@@ -71,6 +96,8 @@ def custom_alarm(aws: Emulator, alarm: str, namespace: str, metric: str, tags: d
 
 def fire(aws: Emulator, alarm: str, reason: str = "Threshold Crossed: 1 datapoint [5.0] >= 1.0") -> None:
     aws.client("cloudwatch").set_alarm_state(
-        AlarmName=alarm, StateValue="ALARM", StateReason=reason,
+        AlarmName=alarm,
+        StateValue="ALARM",
+        StateReason=reason,
         StateReasonData=json.dumps({"version": "1.0", "queryDate": "now", "recentDatapoints": [5.0], "threshold": 1.0}),
     )

@@ -12,8 +12,14 @@ from typing import Any
 
 import botocore.handlers
 
-STATUS = {"ThrottlingException": 400, "TooManyRequestsException": 429, "AccessDeniedException": 403,
-          "ResourceNotFoundException": 404, "PreconditionFailedException": 412, "ServiceException": 500}
+STATUS = {
+    "ThrottlingException": 400,
+    "TooManyRequestsException": 429,
+    "AccessDeniedException": 403,
+    "ResourceNotFoundException": 404,
+    "PreconditionFailedException": 412,
+    "ServiceException": 500,
+}
 
 
 @dataclass
@@ -69,8 +75,10 @@ def _before_call(model: Any = None, **_: Any) -> Any:
     if fault is None:
         return None
     status = STATUS.get(fault.code, 400)
-    parsed = {"Error": {"Code": fault.code, "Message": fault.message},
-              "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": {}}}
+    parsed = {
+        "Error": {"Code": fault.code, "Message": fault.message},
+        "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": {}},
+    }
     return _Response(status), parsed
 
 

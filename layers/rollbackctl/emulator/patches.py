@@ -4,6 +4,10 @@
 - CloudWatch ``SetAlarmState`` emits the "CloudWatch Alarm State Change" event to EventBridge.
 - EventBridge rules deliver to Step Functions state machine targets (StartExecution), with the
   target's dead-letter queue on failure.
+- CloudWatch ``PutCompositeAlarm`` (moto's put_metric_alarm already reads AlarmRule; the action was
+  not routed).
+- Step Functions ``StartExecution`` without a name gets a UUID, as AWS documents (moto named it "None",
+  so a second unnamed start failed with ExecutionAlreadyExists).
 - A clock scale for Wait states and Retry intervals (1.0 = real seconds, as in AWS; tests use less).
 """
 
@@ -18,10 +22,12 @@ from typing import Any
 
 from moto.awslambda.models import LambdaFunction
 from moto.cloudwatch.models import CloudWatchBackend
+from moto.cloudwatch.responses import CloudWatchResponse
 from moto.events.models import Rule, events_backends
 from moto.sqs import sqs_backends
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import get_backend as sfn_backend
 from moto.utilities.arns import parse_arn
 
@@ -54,6 +60,7 @@ def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
 
 # --- CloudWatch -> EventBridge ------------------------------------------------------------------------
 
+
 def _cw_timestamp(ts: datetime) -> str:
     # AWS writes e.g. "2019-10-02T17:04:40.985+0000" in these events.
     ts = ts if ts.tzinfo else ts.replace(tzinfo=UTC)
@@ -81,23 +88,28 @@ def alarm_configuration(alarm: Any) -> dict[str, Any]:
                 entry["expression"] = query.expression
             if query.metric_stat:
                 stat = query.metric_stat
-                entry["metricStat"] = {"metric": _metric_json(stat.metric), "period": int(stat.period or 60),
-                                       "stat": stat.stat}
+                entry["metricStat"] = {
+                    "metric": _metric_json(stat.metric),
+                    "period": int(stat.period or 60),
+                    "stat": stat.stat,
+                }
             metrics.append(entry)
     else:
-        metrics = [{
-            "id": alarm.name[:60],
-            "metricStat": {
-                "metric": {
-                    "namespace": alarm.namespace,
-                    "name": alarm.metric_name,
-                    "dimensions": {d.name: d.value for d in alarm.dimensions},
+        metrics = [
+            {
+                "id": alarm.name[:60],
+                "metricStat": {
+                    "metric": {
+                        "namespace": alarm.namespace,
+                        "name": alarm.metric_name,
+                        "dimensions": {d.name: d.value for d in alarm.dimensions},
+                    },
+                    "period": int(alarm.period or 60),
+                    "stat": alarm.statistic or alarm.extended_statistic or "Average",
                 },
-                "period": int(alarm.period or 60),
-                "stat": alarm.statistic or alarm.extended_statistic or "Average",
-            },
-            "returnData": True,
-        }]
+                "returnData": True,
+            }
+        ]
     return {"description": alarm.description or "", "metrics": metrics}
 
 
@@ -110,8 +122,7 @@ def alarm_state_change_detail(alarm: Any, previous: dict[str, Any]) -> dict[str,
 
     return {
         "alarmName": alarm.name,
-        "state": state(alarm.state_value, alarm.state_reason, alarm.state_reason_data,
-                       alarm.state_updated_timestamp),
+        "state": state(alarm.state_value, alarm.state_reason, alarm.state_reason_data, alarm.state_updated_timestamp),
         "previousState": state(previous["value"], previous["reason"], previous["reason_data"], previous["ts"]),
         "configuration": alarm_configuration(alarm),
     }
@@ -121,21 +132,30 @@ def _set_alarm_state(self: Any, alarm_name: str, reason: str, reason_data: str, 
     alarm = self.alarms.get(alarm_name)
     previous = None
     if alarm is not None:
-        previous = {"value": alarm.state_value, "reason": alarm.state_reason,
-                    "reason_data": alarm.state_reason_data, "ts": alarm.state_updated_timestamp}
+        previous = {
+            "value": alarm.state_value,
+            "reason": alarm.state_reason,
+            "reason_data": alarm.state_reason_data,
+            "ts": alarm.state_updated_timestamp,
+        }
     _originals["set_alarm_state"](self, alarm_name, reason, reason_data, state_value)
     if alarm is None or previous is None or previous["value"] == state_value:
         return  # AWS emits the event on a change of state only
     account, region = self.account_id, self.region_name
-    events_backends[account][region].put_events([{
-        "Source": "aws.cloudwatch",
-        "DetailType": "CloudWatch Alarm State Change",
-        "Detail": json.dumps(alarm_state_change_detail(alarm, previous)),
-        "Resources": [alarm.alarm_arn],
-    }])
+    events_backends[account][region].put_events(
+        [
+            {
+                "Source": "aws.cloudwatch",
+                "DetailType": "CloudWatch Alarm State Change",
+                "Detail": json.dumps(alarm_state_change_detail(alarm, previous)),
+                "Resources": [alarm.alarm_arn],
+            }
+        ]
+    )
 
 
 # --- EventBridge -> Step Functions ----------------------------------------------------------------------
+
 
 def _as_delivered(event: dict[str, Any]) -> dict[str, Any]:
     """The event as EventBridge hands it to a target: ISO time, no moto-internal fields."""
@@ -182,7 +202,8 @@ def _deliver_to_state_machine(rule: Any, target: dict[str, Any], event: dict[str
     delivered = _as_delivered(event)
     try:
         sfn_backend(arn.account, arn.region).start_execution(
-            state_machine_arn=target["Arn"], name=str(uuid.uuid4()),
+            state_machine_arn=target["Arn"],
+            name=str(uuid.uuid4()),
             execution_input=_target_input(target, delivered),
         )
     except Exception as exc:
@@ -205,7 +226,12 @@ def _send_to_targets(self: Any, original_event: dict[str, Any], transform_input:
         _deliver_to_state_machine(self, target, original_event)
 
 
+def _start_execution(self: Any, state_machine_arn: str, name: str | None = None, *args: Any, **kwargs: Any) -> Any:
+    return _originals["start_execution"](self, state_machine_arn, name or str(uuid.uuid4()), *args, **kwargs)
+
+
 # --- clock --------------------------------------------------------------------------------------------
+
 
 def _wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
     scaled = wait_seconds * Clock.scale
@@ -229,9 +255,12 @@ def apply(runtime: InProcessRuntime, time_scale: float = 1.0) -> None:
     faults.install()
     _originals["set_alarm_state"] = CloudWatchBackend.set_alarm_state
     _originals["send_to_targets"] = Rule.send_to_targets
+    _originals["start_execution"] = StepFunctionsParserBackend.start_execution
+    StepFunctionsParserBackend.start_execution = _start_execution
     LambdaFunction._invoke_lambda = _invoke_lambda
     CloudWatchBackend.set_alarm_state = _set_alarm_state
     Rule.send_to_targets = _send_to_targets
     WaitFunction._wait_interval = _wait_interval
+    CloudWatchResponse.put_composite_alarm = CloudWatchResponse.put_metric_alarm
     retrier_decl.time = _ScaledTime
     _state["applied"] = True

@@ -141,18 +141,21 @@ class InProcessRuntime:
         stdout.local.buffer = buffer
         errored = False
         try:
-            container = self.container(fn.function_name, fn.handler, dict(fn.environment_vars or {}),
-                                       str(fn.last_modified))
+            container = self.container(
+                fn.function_name, fn.handler, dict(fn.environment_vars or {}), str(fn.last_modified)
+            )
             context = LambdaContext(fn.function_name, str(fn.version), fn.function_arn, int(fn.memory_size))
             result = container.handler(event, context)
             payload = json.dumps(result)
         except Exception as exc:
             errored = True
-            payload = json.dumps({
-                "errorType": type(exc).__name__,
-                "errorMessage": str(exc),
-                "stackTrace": traceback.format_exception(exc)[-5:],
-            })
+            payload = json.dumps(
+                {
+                    "errorType": type(exc).__name__,
+                    "errorMessage": str(exc),
+                    "stackTrace": traceback.format_exception(exc)[-5:],
+                }
+            )
         finally:
             stdout.local.buffer = None
         logs = buffer.getvalue()

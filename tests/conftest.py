@@ -1,0 +1,38 @@
+"""Shared fixtures: the repository's own events/ files, and the embedded emulator with the controller."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EVENTS = ROOT / "events"
+TEMPLATE = ROOT / "template.yaml"
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    return data
+
+
+@pytest.fixture
+def aws() -> Iterator[Any]:
+    """The embedded AWS, in this process, with a fast clock (Wait and Retry intervals ~1000x shorter)."""
+    from rollbackctl.emulator import Emulator
+
+    with Emulator(time_scale=0.001) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def controller(aws: Any) -> Any:
+    """The controller deployed from the real template.yaml into the emulator."""
+    from rollbackctl.emulator import deploy
+
+    return deploy(aws, TEMPLATE)

@@ -1,0 +1,275 @@
+"""The CLI as a user runs it: `local-aws --deploy` in one process, plain boto3 and `rollbackctl run` in
+others, exactly as the README describes."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.conftest import EVENTS, ROOT
+
+ROLLBACKCTL = [sys.executable, "-m", "rollbackctl.cli"]
+
+
+def free_port() -> int:
+    from rollbackctl.emulator import free_port as pick
+
+    return pick()
+
+
+def cli_env(endpoint: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+    if endpoint:
+        env["AWS_ENDPOINT_URL"] = endpoint
+    return env
+
+
+def rollbackctl(*args: str, endpoint: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*ROLLBACKCTL, *args],
+        cwd=ROOT,
+        env=cli_env(endpoint),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def local_aws() -> Iterator[tuple[str, dict[str, str]]]:
+    port = free_port()
+    process = subprocess.Popen(
+        [*ROLLBACKCTL, "local-aws", "--port", str(port), "--deploy"],
+        cwd=ROOT,
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    assert process.stdout is not None
+    threading.Thread(target=lambda: [lines.put(line) for line in process.stdout], daemon=True).start()  # type: ignore[union-attr]
+    try:
+        first = lines.get(timeout=90)
+    except queue.Empty:
+        process.kill()
+        pytest.fail(f"local-aws printed no Outputs line: {process.stderr.read() if process.stderr else ''}")
+    outputs = json.loads(first)
+    try:
+        yield f"http://127.0.0.1:{port}", outputs
+    finally:
+        process.terminate()
+        assert process.wait(timeout=30) == 0
+
+
+def client(endpoint: str, service: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def code(n: int) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", f"def handler(e, c):\n    return {n}\n")
+    return buffer.getvalue()
+
+
+def function_mid_canary(endpoint: str, name: str) -> None:
+    """What a user's deployment leaves behind: two versions, the alias sending 10% to the new one."""
+    lam, iam = client(endpoint, "lambda"), client(endpoint, "iam")
+    role = iam.create_role(
+        RoleName=f"{name}-role",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "lambda.amazonaws.com"}}
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    lam.create_function(
+        FunctionName=name, Runtime="python3.12", Role=role, Handler="app.handler", Code={"ZipFile": code(1)}
+    )
+    lam.publish_version(FunctionName=name)
+    lam.update_function_code(FunctionName=name, ZipFile=code(2))
+    lam.publish_version(FunctionName=name)
+    lam.create_alias(
+        FunctionName=name, Name="live", FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": {"2": 0.1}}
+    )
+
+
+def fresh_canary(endpoint: str, name: str) -> tuple[str, str]:
+    """Put a new canary on NAME:live (creating the function if this is the first test to use it)."""
+    lam = client(endpoint, "lambda")
+    try:
+        stable = lam.get_alias(FunctionName=name, Name="live")["FunctionVersion"]
+    except lam.exceptions.ResourceNotFoundException:
+        function_mid_canary(endpoint, name)
+        return "1", "2"
+    lam.update_function_code(FunctionName=name, ZipFile=code(int(time.time())))
+    canary = lam.publish_version(FunctionName=name)["Version"]
+    lam.update_alias(
+        FunctionName=name,
+        Name="live",
+        FunctionVersion=stable,
+        RoutingConfig={"AdditionalVersionWeights": {canary: 0.2}},
+    )
+    return stable, canary
+
+
+def subscribe(endpoint: str, topic: str, name: str) -> str:
+    sqs = client(endpoint, "sqs")
+    url: str = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    client(endpoint, "sns").subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn)
+    return url
+
+
+def eventually(check: Callable[[], Any], seconds: float = 15.0) -> Any:
+    deadline = time.monotonic() + seconds
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"not within {seconds} s: {check.__doc__ or check}")
+        time.sleep(0.1)
+
+
+def restored(endpoint: str, name: str) -> Callable[[], bool]:
+    def check() -> bool:
+        """alias back on version 1 with no canary routing"""
+        alias = client(endpoint, "lambda").get_alias(FunctionName=name, Name="live")
+        return alias["FunctionVersion"] == "1" and not (alias.get("RoutingConfig") or {}).get(
+            "AdditionalVersionWeights"
+        )
+
+    return check
+
+
+def messages(endpoint: str, url: str) -> Callable[[], list[dict[str, Any]]]:
+    def check() -> list[dict[str, Any]]:
+        """a message reached the subscribed queue"""
+        got = client(endpoint, "sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(m["Body"]) for m in got]
+
+    return check
+
+
+def test_alarm_by_dimensions_from_another_process(local_aws: tuple[str, dict[str, str]]) -> None:
+    endpoint, outputs = local_aws
+    assert {"NotificationTopicArn", "StateMachineArn", "IncidentTableName"} <= set(outputs)
+    function_mid_canary(endpoint, "checkout")
+    url = subscribe(endpoint, outputs["NotificationTopicArn"], "oncall-dimensions")
+    cw = client(endpoint, "cloudwatch")
+    cw.put_metric_alarm(
+        AlarmName="checkout-live-errors",
+        Namespace="AWS/Lambda",
+        MetricName="Errors",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        Dimensions=[{"Name": "FunctionName", "Value": "checkout"}, {"Name": "Resource", "Value": "checkout:live"}],
+    )
+    fired = time.monotonic()
+    cw.set_alarm_state(AlarmName="checkout-live-errors", StateValue="ALARM", StateReason="Threshold Crossed")
+    eventually(restored(endpoint, "checkout"))
+    print(f"alarm -> alias restored, over HTTP: {1000 * (time.monotonic() - fired):.0f} ms")
+    [message] = eventually(messages(endpoint, url))
+    assert "ROLLED BACK: checkout:live 2 -> 1" in message["Subject"]
+    assert "checkout-live-errors" in message["Message"]
+
+
+def test_tagged_custom_metric_alarm_from_another_process(local_aws: tuple[str, dict[str, str]]) -> None:
+    endpoint, outputs = local_aws
+    function_mid_canary(endpoint, "payments")
+    url = subscribe(endpoint, outputs["NotificationTopicArn"], "oncall-tagged")
+    cw = client(endpoint, "cloudwatch")
+    cw.put_metric_alarm(
+        AlarmName="payments-p99-latency",
+        Namespace="Shop/Payments",
+        MetricName="LatencyP99",
+        Statistic="Average",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1500,
+        ComparisonOperator="GreaterThanThreshold",
+        Tags=[{"Key": "rollback:target", "Value": "arn:aws:lambda:us-east-1:123456789012:function:payments:live"}],
+    )
+    cw.set_alarm_state(AlarmName="payments-p99-latency", StateValue="ALARM", StateReason="Threshold Crossed")
+    eventually(restored(endpoint, "payments"))
+    [message] = eventually(messages(endpoint, url))
+    assert "payments:live 2 -> 1" in message["Subject"]
+
+
+def test_run_sends_the_event_file_through_the_deployed_controller(local_aws: tuple[str, dict[str, str]]) -> None:
+    endpoint, _ = local_aws
+    stable, canary = fresh_canary(endpoint, "checkout")  # the function the event file's alarm guards
+    result = rollbackctl("run", str(EVENTS / "alarm-lambda-alias-dimensions.json"), "--json", endpoint=endpoint)
+    assert result.returncode == 0, result.stderr
+    incident = json.loads(result.stdout)
+    assert incident["action"] == "rolled_back"
+    assert (incident["from_version"], incident["to_version"]) == (canary, stable)
+    assert incident["trigger"]["name"] == "checkout-live-errors"
+    assert restored(endpoint, "checkout")()
+
+    human = rollbackctl("run", str(EVENTS / "alarm-ok.json"), endpoint=endpoint)
+    assert human.returncode == 0, human.stderr
+    assert "ignored" in human.stdout
+
+    listed = rollbackctl("history", "--json", endpoint=endpoint)
+    assert listed.returncode == 0, listed.stderr
+    history = json.loads(listed.stdout)
+    assert [i["action"] for i in history][:2] == ["ignored", "rolled_back"]
+    assert history[0]["started_at"] >= history[1]["started_at"]
+
+
+@pytest.mark.parametrize("content, message", [(None, "no such file"), ("{not json", "invalid JSON")])
+def test_run_with_a_bad_event_file_prints_one_line_and_exits_2(
+    tmp_path: Path, content: str | None, message: str
+) -> None:
+    path = tmp_path / "event.json"
+    if content is not None:
+        path.write_text(content)
+    result = rollbackctl("run", str(path), endpoint="http://127.0.0.1:9")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert message in result.stderr
+
+
+def test_invoke_runs_one_handler_without_docker() -> None:
+    result = rollbackctl("invoke", "triage", str(EVENTS / "alarm-insufficient-data.json"))
+    assert result.returncode == 0, result.stderr
+    incident = json.loads(result.stdout)
+    assert incident["decision"] == "ignore"
+    assert "INSUFFICIENT_DATA" in incident["reason"]
+
+
+def test_invoke_names_the_functions_when_given_an_unknown_one() -> None:
+    result = rollbackctl("invoke", "rollback", str(EVENTS / "alarm-ok.json"))
+    assert result.returncode == 2
+    assert "notify, restore, triage" in result.stderr
