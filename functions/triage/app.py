@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from rollbackctl.aws import Clients
 from rollbackctl.config import Settings
 from rollbackctl.controls import kill_switch_reader

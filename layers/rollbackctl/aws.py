@@ -30,6 +30,9 @@ class Clients:
     dynamodb: Any
     sns: Any
     ssm: Any
+    ecs: Any
+    codedeploy: Any
+    codepipeline: Any
 
     @classmethod
     def create(cls, session: boto3.session.Session | None = None) -> Clients:
@@ -40,6 +43,9 @@ class Clients:
             dynamodb=client("dynamodb", session),
             sns=client("sns", session),
             ssm=client("ssm", session),
+            ecs=client("ecs", session),
+            codedeploy=client("codedeploy", session),
+            codepipeline=client("codepipeline", session),
         )
 
 

@@ -12,6 +12,11 @@ from typing import Any
 from .model import Trigger, iso, parse_time
 
 ALARM_STATE_CHANGE = ("aws.cloudwatch", "CloudWatch Alarm State Change")
+PIPELINE_EXECUTION = ("aws.codepipeline", "CodePipeline Pipeline Execution State Change")
+PIPELINE_ACTION = ("aws.codepipeline", "CodePipeline Action Execution State Change")
+CODEDEPLOY_DEPLOYMENT = ("aws.codedeploy", "CodeDeploy Deployment State-change Notification")
+ECS_DEPLOYMENT = ("aws.ecs", "ECS Deployment State Change")
+HANDLED = (ALARM_STATE_CHANGE, PIPELINE_EXECUTION, PIPELINE_ACTION, CODEDEPLOY_DEPLOYMENT, ECS_DEPLOYMENT)
 ALARM_STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
 MAX_NAME = 255
 
@@ -75,12 +80,171 @@ def describe(event: Any) -> str:
     return f"source={source!r} detail-type={detail_type!r}"
 
 
-def parse(event: Any) -> AlarmChange:
-    """Validate a CloudWatch Alarm State Change event (the shape AWS documents)."""
+@dataclass
+class _Envelope:
+    event_id: str
+    time: str
+    region: str
+    account: str
+    resources: list[str]
+
+
+def _envelope(event: dict[str, Any]) -> _Envelope:
+    raw_time = _text(event.get("time"), "time", limit=64)
+    try:
+        when = iso(parse_time(raw_time))
+    except ValueError as exc:
+        raise InvalidEvent(f"time is not a timestamp: {raw_time!r}") from exc
+    resources = event.get("resources") or []
+    if not isinstance(resources, list) or not all(isinstance(r, str) and len(r) <= 2048 for r in resources):
+        raise InvalidEvent("resources must be a list of ARNs")
+    return _Envelope(
+        event_id=_text(event.get("id"), "id", required=False, limit=128),
+        time=when,
+        region=_text(event.get("region"), "region", required=False, limit=64),
+        account=_text(event.get("account"), "account", required=False, limit=32),
+        resources=resources,
+    )
+
+
+@dataclass
+class PipelineFailure:
+    """A CodePipeline pipeline execution, or one of its actions, FAILED."""
+
+    pipeline: str
+    execution_id: str
+    state: str
+    stage: str
+    action: str
+    error_code: str
+    summary: str
+    url: str
+    envelope: _Envelope
+
+    def trigger(self) -> Trigger:
+        where = f"/{self.stage}/{self.action}" if self.action else (f"/{self.stage}" if self.stage else "")
+        reason = " ".join(p for p in (self.error_code, self.summary) if p)
+        return Trigger(
+            "pipeline",
+            f"{self.pipeline}{where}",
+            self.execution_id,
+            self.state,
+            self.envelope.time,
+            reason,
+            self.envelope.event_id,
+            self.envelope.region,
+            self.envelope.account,
+        )
+
+
+@dataclass
+class CodeDeployFailure:
+    """A CodeDeploy deployment ended in FAILURE or STOP."""
+
+    application: str
+    deployment_group: str
+    deployment_id: str
+    state: str
+    envelope: _Envelope
+
+    def trigger(self) -> Trigger:
+        return Trigger(
+            "codedeploy",
+            f"{self.application}/{self.deployment_group}",
+            self.deployment_id,
+            self.state,
+            self.envelope.time,
+            "",
+            self.envelope.event_id,
+            self.envelope.region,
+            self.envelope.account,
+        )
+
+
+@dataclass
+class EcsDeploymentFailure:
+    """ECS reported SERVICE_DEPLOYMENT_FAILED for a service (e.g. its circuit breaker tripped)."""
+
+    service_arn: str
+    deployment_id: str
+    event_name: str
+    reason: str
+    envelope: _Envelope
+
+    def trigger(self) -> Trigger:
+        name = self.service_arn.split(":service/", 1)[-1]
+        return Trigger(
+            "ecs-deployment",
+            name,
+            self.deployment_id,
+            self.event_name,
+            self.envelope.time,
+            self.reason,
+            self.envelope.event_id,
+            self.envelope.region,
+            self.envelope.account,
+        )
+
+
+Signal = AlarmChange | PipelineFailure | CodeDeployFailure | EcsDeploymentFailure
+
+
+def parse(event: Any) -> Signal:
+    """Validate any event rollbackctl handles (the shapes AWS documents) into a Signal."""
     event = _obj(event, "the event")
     kind = (event.get("source"), event.get("detail-type"))
-    if kind != ALARM_STATE_CHANGE:
-        raise InvalidEvent(f"unsupported event ({describe(event)}); rollbackctl handles {ALARM_STATE_CHANGE}")
+    if kind not in HANDLED:
+        handled = "; ".join(f"{s} / {t}" for s, t in HANDLED)
+        raise InvalidEvent(f"unsupported event ({describe(event)}); rollbackctl handles {handled}")
+    if kind == ALARM_STATE_CHANGE:
+        return parse_alarm(event)
+    detail = _obj(event.get("detail"), "detail")
+    envelope = _envelope(event)
+    if kind in (PIPELINE_EXECUTION, PIPELINE_ACTION):
+        result = _obj(detail.get("execution-result") or {}, "detail.execution-result")
+        return PipelineFailure(
+            pipeline=_text(detail.get("pipeline"), "detail.pipeline", limit=100),
+            execution_id=_text(detail.get("execution-id"), "detail.execution-id", limit=64),
+            state=_text(detail.get("state"), "detail.state", limit=32),
+            stage=_text(detail.get("stage"), "detail.stage", required=kind == PIPELINE_ACTION, limit=100),
+            action=_text(detail.get("action"), "detail.action", required=kind == PIPELINE_ACTION, limit=100),
+            error_code=_text(result.get("error-code"), "execution-result.error-code", required=False, limit=64),
+            summary=_text(
+                result.get("external-execution-summary"),
+                "execution-result.external-execution-summary",
+                required=False,
+                limit=4096,
+            ),
+            url=_text(
+                result.get("external-execution-url"),
+                "execution-result.external-execution-url",
+                required=False,
+                limit=2048,
+            ),
+            envelope=envelope,
+        )
+    if kind == CODEDEPLOY_DEPLOYMENT:
+        return CodeDeployFailure(
+            application=_text(detail.get("application"), "detail.application", limit=100),
+            deployment_group=_text(detail.get("deploymentGroup"), "detail.deploymentGroup", limit=100),
+            deployment_id=_text(detail.get("deploymentId"), "detail.deploymentId", limit=64),
+            state=_text(detail.get("state"), "detail.state", limit=32),
+            envelope=envelope,
+        )
+    service_arn = envelope.resources[0] if envelope.resources else ""
+    if ":service/" not in service_arn:
+        raise InvalidEvent("resources[0] of an ECS Deployment State Change must be the service ARN")
+    return EcsDeploymentFailure(
+        service_arn=service_arn,
+        deployment_id=_text(detail.get("deploymentId"), "detail.deploymentId", limit=128),
+        event_name=_text(detail.get("eventName"), "detail.eventName", limit=64),
+        reason=_text(detail.get("reason"), "detail.reason", required=False, limit=4096),
+        envelope=envelope,
+    )
+
+
+def parse_alarm(event: dict[str, Any]) -> AlarmChange:
+    """Validate a CloudWatch Alarm State Change event."""
     detail = _obj(event.get("detail"), "detail")
     name = _text(detail.get("alarmName"), "detail.alarmName", limit=MAX_NAME)
     state = _obj(detail.get("state"), "detail.state")

@@ -60,16 +60,34 @@ class Diagnosis:
 
 @dataclass
 class Plan:
-    """The one mutation the controller will make, decided at triage time."""
+    """The one traffic change the controller will make, decided at triage time."""
 
-    kind: Literal["lambda-alias"]
-    function_name: str
-    alias: str
+    kind: Literal["lambda-alias", "ecs-service"]
+    # canary: remove an alias's weighted routing; repoint: move an alias back to a ledger version;
+    # ecs-rolling: UpdateService back to the previous task definition;
+    # codedeploy-stop: StopDeployment with rollback, then confirm traffic is on the original.
+    strategy: Literal["canary", "repoint", "ecs-rolling", "codedeploy-stop"]
+    target: str
     from_version: str
     to_version: str
-    revision_id: str
-    # "canary": remove the weighted routing; "repoint": move the alias back to a ledger version
-    strategy: Literal["canary", "repoint"]
+    # kind-specific: function_name, alias, revision_id | cluster, service | deployment_id, platform
+    details: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class PipelineRef:
+    """The pipeline that ships the target: from a rollback:pipeline tag, or from the event itself."""
+
+    name: str
+    stage: str | None = None
+    source: str = ""
+
+
+def short_version(version: str | None) -> str:
+    """Task definition ARNs read as family:revision; Lambda versions stay as they are."""
+    if not version:
+        return "-"
+    return version.rsplit("task-definition/", 1)[-1]
 
 
 @dataclass
@@ -85,6 +103,9 @@ class Incident:
     from_version: str | None = None
     to_version: str | None = None
     plan: Plan | None = None
+    pipeline: PipelineRef | None = None
+    # what was done, in order: {"step", "status" (done | skipped | failed), "detail", "at"}
+    steps: list[dict[str, str]] = field(default_factory=list)
     diagnosis: Diagnosis = field(default_factory=Diagnosis)
     restored_at: str | None = None
     time_to_restore_ms: int | None = None
@@ -101,12 +122,17 @@ class Incident:
         values["diagnosis"] = Diagnosis(**(values.get("diagnosis") or {}))
         if values.get("plan"):
             values["plan"] = Plan(**values["plan"])
+        if values.get("pipeline"):
+            values["pipeline"] = PipelineRef(**values["pipeline"])
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in values.items() if k in known})
 
     def conclude(self, action: Action, reason: str) -> None:
         self.action = action
         self.reason = reason
+
+    def record_step(self, step: str, status: Literal["done", "skipped", "failed"], detail: str) -> None:
+        self.steps.append({"step": step, "status": status, "detail": detail, "at": iso(utcnow())})
 
 
 def incident_id_for(trigger: Trigger, started_at: datetime) -> str:

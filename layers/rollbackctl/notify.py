@@ -10,7 +10,7 @@ from typing import Any
 from . import events
 from .aws import Clients
 from .config import Settings
-from .model import Incident, Trigger, incident_id_for, iso, utcnow
+from .model import Incident, Trigger, incident_id_for, iso, short_version, utcnow
 from .store import IncidentStore
 
 HEADLINE = {
@@ -29,14 +29,16 @@ SUBJECT_LIMIT = 99
 def short_target(target: str | None) -> str:
     if not target:
         return "no target"
-    return target.split(":function:", 1)[-1] if ":function:" in target else target.rsplit("/", 2)[-1]
+    if ":function:" in target:
+        return target.split(":function:", 1)[-1]
+    return target.split(":service/", 1)[-1]
 
 
 def subject(incident: Incident) -> str:
     action = incident.action or "failed"
     versions = ""
     if incident.from_version and incident.to_version:
-        versions = f" {incident.from_version} -> {incident.to_version}"
+        versions = f" {short_version(incident.from_version)} -> {short_version(incident.to_version)}"
     text = f"[rollbackctl] {HEADLINE[action]}: {short_target(incident.target)}{versions}"
     # SNS subjects: printable ASCII, under 100 characters.
     text = text.encode("ascii", "replace").decode("ascii")
@@ -54,7 +56,7 @@ def body(incident: Incident) -> str:
         lines.append(f"  {t.reason[:500]}")
     lines += [
         f"Target:     {incident.target or '-'}",
-        f"Versions:   {incident.from_version or '-'} -> {incident.to_version or '-'}",
+        f"Versions:   {short_version(incident.from_version)} -> {short_version(incident.to_version)}",
         f"Action:     {incident.action} ({incident.mode})",
         f"Why:        {incident.reason}",
     ]
@@ -62,6 +64,13 @@ def body(incident: Incident) -> str:
         lines.append(
             f"Restored:   {incident.restored_at} ({incident.time_to_restore_ms} ms after the workflow started)"
         )
+    if incident.pipeline:
+        lines.append(
+            f"Pipeline:   {incident.pipeline.name}"
+            f"{'/' + incident.pipeline.stage if incident.pipeline.stage else ''} ({incident.pipeline.source})"
+        )
+    for step in incident.steps:
+        lines.append(f"  - {step['step']}: {step['status']} - {step['detail']}")
     if incident.diagnosis.summary:
         lines += [
             f"Diagnosis:  [{incident.diagnosis.category}] {incident.diagnosis.summary}",

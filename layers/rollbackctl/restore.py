@@ -1,4 +1,7 @@
-"""Where AWS is changed: put traffic back on the known-good version. Nothing slow happens here."""
+"""Where AWS is changed: put traffic back on the known-good version, then stop the pipeline shipping it.
+
+Nothing slow happens here. Every traffic change is read back before the incident says it is done.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +9,77 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from .aws import Clients
+from . import pipelines
+from .aws import Clients, error_code
 from .config import Settings
-from .model import Incident, iso, parse_time, utcnow
+from .model import Incident, Plan, iso, parse_time, short_version, utcnow
+from .plans import describe
 from .store import IncidentStore, Ledger
-from .triage import describe_plan, read_kill_switch_safely
+from .triage import read_kill_switch_safely
 
 
 class RestoreIncomplete(RuntimeError):
     """The mutating call returned, but reading the target back shows traffic is not where it should be."""
+
+
+def _alias(clients: Clients, target: str) -> tuple[str, dict[str, float]]:
+    function, name = target.split(":function:", 1)[1].split(":", 1)
+    alias = clients.lambda_.get_alias(FunctionName=function, Name=name)
+    return str(alias["FunctionVersion"]), (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+
+
+def _shift_alias(clients: Clients, plan: Plan) -> None:
+    clients.lambda_.update_alias(
+        FunctionName=plan.details["function_name"],
+        Name=plan.details["alias"],
+        FunctionVersion=plan.to_version,
+        RoutingConfig={"AdditionalVersionWeights": {}},
+        RevisionId=plan.details["revision_id"],
+    )
+
+
+def _ecs_primary(clients: Clients, plan: Plan) -> str:
+    cluster, service = plan.target.split(":service/", 1)[1].split("/", 1)
+    described = clients.ecs.describe_services(cluster=cluster, services=[service])["services"][0]
+    if described.get("taskSets"):  # blue/green: the PRIMARY task set serves production traffic
+        return str(next((s["taskDefinition"] for s in described["taskSets"] if s.get("status") == "PRIMARY"), ""))
+    return str(next((d["taskDefinition"] for d in described.get("deployments", []) if d["status"] == "PRIMARY"), ""))
+
+
+def _stop_codedeploy(clients: Clients, plan: Plan) -> None:
+    try:
+        clients.codedeploy.stop_deployment(deploymentId=plan.details["deployment_id"], autoRollbackEnabled=True)
+    except Exception as exc:
+        # Finished in the meantime: what matters is where traffic is now, which is read back next.
+        if error_code(exc) != "DeploymentAlreadyCompletedException":
+            raise
+
+
+def shift_traffic(clients: Clients, plan: Plan) -> None:
+    if plan.strategy in ("canary", "repoint"):
+        _shift_alias(clients, plan)
+    elif plan.strategy == "ecs-rolling":
+        clients.ecs.update_service(
+            cluster=plan.details["cluster"], service=plan.details["service"], taskDefinition=plan.to_version
+        )
+    else:
+        _stop_codedeploy(clients, plan)
+
+
+def read_back(clients: Clients, plan: Plan) -> None:
+    if plan.kind == "lambda-alias":
+        version, weights = _alias(clients, plan.target)
+        if version != plan.to_version or weights:
+            raise RestoreIncomplete(
+                f"{plan.target} reads back as version {version} with routing {weights}, "
+                f"expected {plan.to_version} alone"
+            )
+        return
+    primary = _ecs_primary(clients, plan)
+    if primary != plan.to_version:
+        raise RestoreIncomplete(
+            f"{plan.target} reads back serving {short_version(primary)}, expected {short_version(plan.to_version)}"
+        )
 
 
 def restore(
@@ -27,45 +92,36 @@ def restore(
     plan = incident.plan
     if incident.decision != "act" or plan is None or incident.target is None:
         raise ValueError(f"incident {incident.incident_id} has no plan to execute (decision {incident.decision})")
-    # Checked again right before the only mutating call: a kill switch set after triage still holds.
+    # Checked again right before the mutating calls: a kill switch set after triage still holds.
     kill_on, kill_why = read_kill_switch_safely(read_kill_switch)
     if kill_on:
         incident.decision = "refuse"
-        incident.conclude("refused", f"{kill_why}: no change made; would have had to {describe_plan(plan)}")
+        incident.conclude("refused", f"{kill_why}: no change made; would have had to {describe(plan)}")
         return incident
 
     # Audit first: the record says what is about to change before it changes.
-    store = IncidentStore(clients.dynamodb, settings.incident_table)
-    store.put(incident)
-    clients.lambda_.update_alias(
-        FunctionName=plan.function_name,
-        Name=plan.alias,
-        FunctionVersion=plan.to_version,
-        RoutingConfig={"AdditionalVersionWeights": {}},
-        RevisionId=plan.revision_id,
-    )
-    alias = clients.lambda_.get_alias(FunctionName=plan.function_name, Name=plan.alias)
-    weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
-    if str(alias["FunctionVersion"]) != plan.to_version or weights:
-        raise RestoreIncomplete(
-            f"alias {plan.function_name}:{plan.alias} reads back as version {alias['FunctionVersion']} "
-            f"with routing {weights}, expected {plan.to_version} alone"
-        )
+    IncidentStore(clients.dynamodb, settings.incident_table).put(incident)
+    shift_traffic(clients, plan)
+    read_back(clients, plan)
     restored = now()
     incident.restored_at = iso(restored)
     incident.time_to_restore_ms = max(0, int((restored - parse_time(incident.started_at)).total_seconds() * 1000))
+    incident.record_step("restore", "done", describe(plan))
     incident.conclude("rolled_back", f"{incident.reason}; done")
 
     ledger = Ledger(clients.dynamodb, settings.ledger_table)
     ledger.record(incident.target, plan.from_version, "bad", f"rolled back by {incident.incident_id}")
     ledger.record(incident.target, plan.to_version, "good", f"restored by {incident.incident_id}")
+    pipelines.stop_in_flight(clients, incident)
     return incident
 
 
-def verify_target_state(clients: Clients, incident: Incident) -> dict[str, Any]:
-    """What the target looks like now (for tests, the CLI and the demo)."""
+def target_state(clients: Clients, incident: Incident) -> dict[str, Any]:
+    """What the target serves now (for the CLI and the demo)."""
     plan = incident.plan
     if plan is None:
         return {}
-    alias = clients.lambda_.get_alias(FunctionName=plan.function_name, Name=plan.alias)
-    return {"FunctionVersion": alias["FunctionVersion"], "RoutingConfig": alias.get("RoutingConfig") or {}}
+    if plan.kind == "lambda-alias":
+        version, weights = _alias(clients, plan.target)
+        return {"FunctionVersion": version, "AdditionalVersionWeights": weights}
+    return {"taskDefinition": _ecs_primary(clients, plan)}

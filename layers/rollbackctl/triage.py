@@ -10,17 +10,15 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from . import events, targets
+from . import events, pipelines, plans, targets
 from .aws import Clients, error_code
 from .config import Settings
-from .model import Incident, Plan, Trigger, incident_id_for, iso, utcnow
+from .model import Incident, PipelineRef, Trigger, incident_id_for, iso, utcnow
+from .plans import Refusal
 from .store import Ledger
 
 KILL_SWITCH_ON = "on"
-
-
-class Refusal(Exception):
-    """The controller will not act, and says exactly why."""
+describe_plan = plans.describe
 
 
 def _ignore(incident: Incident, reason: str) -> Incident:
@@ -35,49 +33,6 @@ def _refuse(incident: Incident, reason: str) -> Incident:
     return incident
 
 
-def plan_lambda_alias(target: str, lambda_client: Any, ledger: Ledger) -> Plan:
-    """The known-good rule for a Lambda alias (DESIGN.md). Raises Refusal when there is none."""
-    match = targets.LAMBDA_ALIAS_ARN.match(target)
-    if match is None:
-        raise Refusal(f"{target} is not a Lambda alias ARN")
-    function, alias_name = match["function"], match["alias"]
-    try:
-        alias = lambda_client.get_alias(FunctionName=function, Name=alias_name)
-    except Exception as exc:
-        if error_code(exc) == "ResourceNotFoundException":
-            raise Refusal(f"alias {function}:{alias_name} does not exist; nothing to roll back") from exc
-        raise
-    stable = str(alias["FunctionVersion"])
-    weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
-    if weights:
-        canary = sorted(weights, key=lambda v: (len(v), v))[-1]
-        if ledger.is_bad(target, stable):
-            raise Refusal(
-                f"alias {function}:{alias_name} is mid-canary from {stable} to {canary}, but the ledger marks "
-                f"version {stable} bad; rollbackctl never rolls back into a known-bad version"
-            )
-        return Plan("lambda-alias", function, alias_name, canary, stable, alias["RevisionId"], "canary")
-    good = ledger.known_good(target, stable)
-    if good is None:
-        raise Refusal(
-            f"alias {function}:{alias_name} serves version {stable} with no canary routing, and the ledger "
-            "holds no known-good version to return to; rollbackctl never guesses a version"
-        )
-    return Plan("lambda-alias", function, alias_name, stable, good.version, alias["RevisionId"], "repoint")
-
-
-def describe_plan(plan: Plan) -> str:
-    if plan.strategy == "canary":
-        return (
-            f"remove the canary routing of alias {plan.function_name}:{plan.alias} so version "
-            f"{plan.from_version} gets no traffic and stable version {plan.to_version} gets all of it"
-        )
-    return (
-        f"point alias {plan.function_name}:{plan.alias} back from version {plan.from_version} to "
-        f"known-good version {plan.to_version}"
-    )
-
-
 def read_kill_switch_safely(read: Callable[[], str]) -> tuple[bool, str]:
     """(on, why). An unreadable kill switch counts as on: safety over cleverness."""
     try:
@@ -85,6 +40,87 @@ def read_kill_switch_safely(read: Callable[[], str]) -> tuple[bool, str]:
     except Exception as exc:
         return True, f"the kill switch could not be read ({type(exc).__name__}: {exc})"
     return value == KILL_SWITCH_ON, f"the kill switch is {value!r}"
+
+
+def target_tags(clients: Clients, target: str) -> dict[str, str]:
+    """Tags on the target resource (the function behind an alias, or the ECS service)."""
+    if targets.kind_of(target) == "lambda-alias":
+        return dict(clients.lambda_.list_tags(Resource=target.rsplit(":", 1)[0]).get("Tags", {}))
+    response = clients.ecs.list_tags_for_resource(resourceArn=target)
+    return {t["key"]: t["value"] for t in response.get("tags", [])}
+
+
+def _target_of_signal(signal: events.Signal, clients: Clients, incident: Incident) -> tuple[str | None, dict[str, str]]:
+    """(target, alarm tags) or (None, {}) with the incident already concluded."""
+    if isinstance(signal, events.AlarmChange):
+        if signal.state != "ALARM":
+            _ignore(
+                incident,
+                f"alarm {signal.name} moved to {signal.state}; rollbackctl acts only on a transition into ALARM",
+            )
+            return None, {}
+        try:
+            resolution = targets.resolve(signal, clients.cloudwatch)
+        except targets.InvalidTarget as exc:
+            _ignore(incident, f"alarm {signal.name}: {exc}")
+            return None, {}
+        if not resolution.targets:
+            _ignore(
+                incident,
+                f"alarm {signal.name} guards no target: it has no {targets.TARGET_TAG} tag and "
+                "its metrics name no Lambda alias or ECS service",
+            )
+            return None, {}
+        return resolution.targets[0], resolution.alarm_tags
+    if isinstance(signal, events.EcsDeploymentFailure):
+        if signal.event_name != "SERVICE_DEPLOYMENT_FAILED":
+            _ignore(incident, f"ECS reported {signal.event_name}; rollbackctl acts on SERVICE_DEPLOYMENT_FAILED")
+            return None, {}
+        return signal.service_arn, {}
+    if isinstance(signal, events.CodeDeployFailure):
+        return _target_of_codedeploy(signal, clients, incident), {}
+    # A pipeline that failed has stopped itself: record it (diagnosis reads it), change nothing.
+    _ignore(
+        incident,
+        f"pipeline {signal.pipeline} execution {signal.execution_id} {signal.state.lower()}"
+        f"{' at ' + signal.stage if signal.stage else ''}"
+        f"{'/' + signal.action if signal.action else ''}"
+        f"{' (' + signal.error_code + ')' if signal.error_code else ''}: "
+        "it has already stopped, so rollbackctl stops nothing; no deployed target to roll back",
+    )
+    incident.pipeline = PipelineRef(signal.pipeline, signal.stage or None, "the event")
+    return None, {}
+
+
+def _target_of_codedeploy(signal: events.CodeDeployFailure, clients: Clients, incident: Incident) -> str | None:
+    try:
+        deployment = clients.codedeploy.get_deployment(deploymentId=signal.deployment_id)["deploymentInfo"]
+    except Exception as exc:
+        if error_code(exc) == "DeploymentDoesNotExistException":
+            _refuse(incident, f"CodeDeploy deployment {signal.deployment_id} does not exist")
+            return None
+        raise
+    rollback = deployment.get("rollbackInfo") or {}
+    if rollback.get("rollbackDeploymentId"):
+        _ignore(
+            incident,
+            f"CodeDeploy deployment {signal.deployment_id} ended {signal.state} and CodeDeploy "
+            f"already rolled it back (deployment {rollback['rollbackDeploymentId']})",
+        )
+        return None
+    region, account = signal.envelope.region, signal.envelope.account
+    if deployment.get("computePlatform") == "Lambda":
+        found = plans.lambda_target_of(deployment, region, account)
+        target = found[0] if found else None
+    else:
+        target = plans.ecs_target_of(clients, deployment, region, account)
+    if target is None:
+        _refuse(
+            incident,
+            f"CodeDeploy deployment {signal.deployment_id} ended {signal.state} without rollback, "
+            "and its target could not be read from it; nothing was changed",
+        )
+    return target
 
 
 def triage(
@@ -96,61 +132,48 @@ def triage(
 ) -> Incident:
     started = now()
     try:
-        alarm = events.parse(event)
+        signal = events.parse(event)
     except events.InvalidEvent as exc:
         raw_id = event.get("id") if isinstance(event, dict) else None
-        event_id = raw_id if isinstance(raw_id, str) else ""
+        event_id = raw_id[:128] if isinstance(raw_id, str) else ""
         trigger = Trigger(
             kind="unknown",
             name=events.describe(event)[:300],
-            id=event_id[:128],
+            id=event_id,
             state="",
             time=iso(started),
-            event_id=event_id[:128],
+            event_id=event_id,
         )
         incident = Incident(incident_id_for(trigger, started), trigger, iso(started))
         return _ignore(incident, f"malformed or unsupported event, nothing changed: {exc}")
 
-    trigger = alarm.trigger()
+    trigger = signal.trigger()
     incident = Incident(incident_id_for(trigger, started), trigger, iso(started))
-    if alarm.state != "ALARM":
-        return _ignore(
-            incident, f"alarm {alarm.name} moved to {alarm.state}; rollbackctl acts only on a transition into ALARM"
-        )
-    try:
-        resolution = targets.resolve(alarm, clients.cloudwatch)
-    except targets.InvalidTarget as exc:
-        return _ignore(incident, f"alarm {alarm.name}: {exc}")
-    if not resolution.targets:
-        return _ignore(
-            incident,
-            f"alarm {alarm.name} guards no target: it has no {targets.TARGET_TAG} tag and "
-            "its metrics name no Lambda alias or ECS service",
-        )
-    target = resolution.targets[0]
+    target, alarm_tags = _target_of_signal(signal, clients, incident)
+    if target is None:
+        return incident
     incident.target = target
-    if targets.kind_of(target) != "lambda-alias":
-        return _refuse(
-            incident,
-            f"alarm {alarm.name} guards {target}; this version of rollbackctl rolls back "
-            "Lambda aliases only, so nothing was changed",
-        )
-
-    function_arn = target.rsplit(":", 1)[0]
     try:
-        target_tags = clients.lambda_.list_tags(Resource=function_arn).get("Tags", {})
+        tags = target_tags(clients, target)
     except Exception as exc:
-        if error_code(exc) == "ResourceNotFoundException":
-            return _refuse(incident, f"alarm {alarm.name} guards {target}, which does not exist")
+        if error_code(exc) in (
+            "ResourceNotFoundException",
+            "ServiceNotFoundException",
+            "ClusterNotFoundException",
+            "InvalidParameterException",
+        ):
+            return _refuse(incident, f"{trigger.kind} {trigger.name} points at {target}, which does not exist")
         raise
-    mode, mode_source = targets.effective_mode(settings.mode, resolution.alarm_tags, target_tags)
+    mode, mode_source = targets.effective_mode(settings.mode, alarm_tags, tags)
     incident.mode = mode
     if mode == "off":
         return _ignore(incident, f"rollback is off for {target} ({mode_source})")
+    incident.pipeline = pipelines.from_tags(("alarm", alarm_tags), ("target", tags))
 
     ledger = Ledger(clients.dynamodb, settings.ledger_table)
+    region, account = target.split(":")[3], target.split(":")[4]
     try:
-        plan = plan_lambda_alias(target, clients.lambda_, ledger)
+        plan = plans.plan_for(clients, target, ledger, region, account)
     except Refusal as exc:
         return _refuse(incident, str(exc))
     incident.plan, incident.from_version, incident.to_version = plan, plan.from_version, plan.to_version
@@ -163,5 +186,5 @@ def triage(
         incident.conclude("dry_run", f"dry run ({mode_source}): would {describe_plan(plan)}")
         return incident
     incident.decision = "act"
-    incident.reason = f"alarm {alarm.name} fired: {describe_plan(plan)}"
+    incident.reason = f"{trigger.kind} {trigger.name} fired: {describe_plan(plan)}"
     return incident

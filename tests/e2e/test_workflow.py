@@ -9,12 +9,12 @@ import json
 from typing import Any
 
 import pytest
+
 from rollbackctl.emulator import deploy, estate
 from rollbackctl.emulator.demo import drain_messages, fire_and_wait, subscribe_queue
 from rollbackctl.emulator.faults import FAULTS
 from rollbackctl.model import Incident
 from rollbackctl.store import IncidentStore, Ledger
-
 from tests.conftest import TEMPLATE, load_event
 
 CHECKOUT = "arn:aws:lambda:us-east-1:123456789012:function:checkout:live"
@@ -224,13 +224,18 @@ def test_a_failing_mutation_is_caught_recorded_and_paged(aws: Any, controller: A
     assert message["MessageAttributes"]["severity"]["Value"] == "critical"
 
 
-def test_the_events_rule_carries_a_dead_letter_queue(aws: Any, controller: Any) -> None:
+def test_every_events_rule_targets_the_workflow_with_a_dead_letter_queue(aws: Any, controller: Any) -> None:
     events = aws.client("events")
-    [rule] = [r for r in events.list_rules()["Rules"] if r["Name"].startswith("rollbackctl-")]
-    [target] = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
-    assert target["Arn"] == controller.outputs["StateMachineArn"]
-    assert target["DeadLetterConfig"]["Arn"].endswith(controller.outputs["EventsDeadLetterQueueUrl"].rsplit("/", 1)[1])
-    assert json.loads(rule["EventPattern"])["detail"] == {"state": {"value": ["ALARM"]}}
+    rules = [r for r in events.list_rules()["Rules"] if r["Name"].startswith("rollbackctl-")]
+    patterns = {json.loads(r["EventPattern"])["source"][0]: json.loads(r["EventPattern"]) for r in rules}
+    assert set(patterns) == {"aws.cloudwatch", "aws.codepipeline", "aws.codedeploy", "aws.ecs"}
+    assert patterns["aws.cloudwatch"]["detail"] == {"state": {"value": ["ALARM"]}}
+    assert patterns["aws.codedeploy"]["detail"] == {"state": ["FAILURE", "STOP"]}
+    dlq = controller.outputs["EventsDeadLetterQueueUrl"].rsplit("/", 1)[1]
+    for rule in rules:
+        [target] = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+        assert target["Arn"] == controller.outputs["StateMachineArn"]
+        assert target["DeadLetterConfig"]["Arn"].endswith(dlq)
 
 
 def test_the_demo_scenarios_all_end_as_expected() -> None:

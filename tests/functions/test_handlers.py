@@ -9,10 +9,10 @@ import json
 from typing import Any
 
 import pytest
+
 from rollbackctl.emulator import estate
 from rollbackctl.emulator.demo import drain_messages, subscribe_queue
 from rollbackctl.store import IncidentStore, Ledger
-
 from tests.conftest import load_event
 
 TARGET = "arn:aws:lambda:us-east-1:123456789012:function:checkout:live"

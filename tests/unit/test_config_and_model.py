@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from rollbackctl import notify
 from rollbackctl.config import ConfigError, Settings
 from rollbackctl.model import Incident, Plan, Trigger, parse_time
@@ -53,7 +54,14 @@ def rolled_back() -> Incident:
         target="arn:aws:lambda:us-east-1:123456789012:function:checkout:live",
         from_version="7",
         to_version="6",
-        plan=Plan("lambda-alias", "checkout", "live", "7", "6", "rev", "canary"),
+        plan=Plan(
+            "lambda-alias",
+            "canary",
+            "arn:aws:lambda:us-east-1:123456789012:function:checkout:live",
+            "7",
+            "6",
+            {"function_name": "checkout", "alias": "live", "revision_id": "rev"},
+        ),
     )
     incident.conclude("rolled_back", "alarm fired")
     incident.restored_at, incident.time_to_restore_ms = "2026-11-20T09:15:00.500Z", 200

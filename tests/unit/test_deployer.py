@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from rollbackctl.emulator.deployer import DeployError, Stack, _order, load_template, parse_overrides, resolve_parameters
 
+from rollbackctl.emulator.deployer import DeployError, Stack, _order, load_template, parse_overrides, resolve_parameters
 from tests.conftest import TEMPLATE
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import copy
 
 import pytest
-from rollbackctl import events
 
+from rollbackctl import events
 from tests.conftest import load_event
 
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from rollbackctl import events, targets
 
+from rollbackctl import events, targets
 from tests.conftest import load_event
 
 ALIAS = "arn:aws:lambda:us-east-1:123456789012:function:checkout:live"

@@ -8,6 +8,8 @@
   not routed).
 - Step Functions ``StartExecution`` without a name gets a UUID, as AWS documents (moto named it "None",
   so a second unnamed start failed with ExecutionAlreadyExists).
+- Lambda aliases get a new RevisionId on every update, as in AWS.
+- CodePipeline, CodeDeploy and ECS deployments: see ``codepipeline.py``, ``codedeploy.py``, ``ecs.py``.
 - A clock scale for Wait states and Retry intervals (1.0 = real seconds, as in AWS; tests use less).
 """
 
@@ -20,7 +22,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from moto.awslambda.models import LambdaFunction
+from moto.awslambda.models import LambdaAlias, LambdaFunction
 from moto.cloudwatch.models import CloudWatchBackend
 from moto.cloudwatch.responses import CloudWatchResponse
 from moto.events.models import Rule, events_backends
@@ -31,7 +33,7 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import get_backend as sfn_backend
 from moto.utilities.arns import parse_arn
 
-from . import faults
+from . import codedeploy, codepipeline, ecs, faults
 from .runtime import InProcessRuntime
 
 
@@ -56,6 +58,12 @@ def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
         message = f"function {self.function_name} has no in-process handler in the embedded emulator"
         return json.dumps({"errorType": "Lambda.ServiceException", "errorMessage": message}), True, ""
     return runtime.invoke(self, event)
+
+
+def _alias_update(self: Any, *args: Any, **kwargs: Any) -> None:
+    # AWS gives an alias a new RevisionId on every change (moto kept the first one forever).
+    _originals["alias_update"](self, *args, **kwargs)
+    self.revision_id = str(uuid.uuid4())
 
 
 # --- CloudWatch -> EventBridge ------------------------------------------------------------------------
@@ -253,6 +261,11 @@ def apply(runtime: InProcessRuntime, time_scale: float = 1.0) -> None:
     if _state["applied"]:
         return
     faults.install()
+    codepipeline.install()
+    codedeploy.install()
+    ecs.install()
+    _originals["alias_update"] = LambdaAlias.update
+    LambdaAlias.update = _alias_update
     _originals["set_alarm_state"] = CloudWatchBackend.set_alarm_state
     _originals["send_to_targets"] = Rule.send_to_targets
     _originals["start_execution"] = StepFunctionsParserBackend.start_execution

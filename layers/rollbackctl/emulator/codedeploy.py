@@ -1,0 +1,187 @@
+"""CodeDeploy blue/green as AWS documents it, where moto stops short.
+
+- A deployment starts InProgress. For the Lambda platform its AppSpec names the alias, CurrentVersion
+  and TargetVersion, and traffic starts shifting: the alias sends 10% to TargetVersion (as the canary
+  configurations do). For the ECS platform a replacement task set is created beside the original.
+- ``StopDeployment`` (moto lacks it): Stopped with errorInformation MANUAL_STOP; with
+  ``autoRollbackEnabled`` a rollback deployment (creator ``codeDeployRollback``) puts traffic back on the
+  original version / task set and ``rollbackInfo`` records it. A finished deployment raises
+  DeploymentAlreadyCompletedException.
+- ``GetDeployment`` returns ``errorInformation`` and ``rollbackInfo`` instead of empty objects.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from moto.codedeploy import responses as cd_responses
+from moto.codedeploy.exceptions import DeploymentDoesNotExistException
+from moto.codedeploy.models import CodeDeployBackend, DeploymentInfo, codedeploy_backends
+from moto.codedeploy.responses import CodeDeployResponse
+from moto.core.exceptions import JsonRESTError
+from moto.core.utils import utcnow
+
+from ..plans import appspec, appspec_resource
+
+ACTIVE = ("Created", "Queued", "InProgress", "Baking", "Ready")
+CANARY_WEIGHT = 0.1
+
+
+class DeploymentAlreadyCompletedException(JsonRESTError):
+    code = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__("DeploymentAlreadyCompletedException", message)
+
+
+def _spec(deployment: DeploymentInfo) -> dict[str, Any]:
+    return appspec({"revision": deployment.revision or {}})
+
+
+def lambda_resource(deployment: DeploymentInfo) -> dict[str, str] | None:
+    found = appspec_resource(_spec(deployment), "AWS::Lambda::Function")
+    return {k: str(v) for k, v in found.items()} if found else None
+
+
+def ecs_task_definition(deployment: DeploymentInfo) -> str | None:
+    found = appspec_resource(_spec(deployment), "AWS::ECS::Service")
+    return str(found["TaskDefinition"]) if found and found.get("TaskDefinition") else None
+
+
+def _lambda_backend(deployment: DeploymentInfo) -> Any:
+    from moto.awslambda.models import lambda_backends
+
+    account, region = deployment.rollbackctl_where  # type: ignore[attr-defined]
+    return lambda_backends[account][region]
+
+
+def _ecs_backend(deployment: DeploymentInfo) -> Any:
+    from moto.ecs.models import ecs_backends
+
+    account, region = deployment.rollbackctl_where  # type: ignore[attr-defined]
+    return ecs_backends[account][region]
+
+
+def _shift(deployment: DeploymentInfo) -> None:
+    """Start the traffic shift the deployment describes."""
+    fn = lambda_resource(deployment)
+    if fn:
+        alias = _lambda_backend(deployment).get_alias(fn["Alias"], fn["Name"])
+        alias.update(None, fn["CurrentVersion"], {"AdditionalVersionWeights": {fn["TargetVersion"]: CANARY_WEIGHT}})
+        return
+    task_definition = ecs_task_definition(deployment)
+    if task_definition and deployment.deployment_group.ecs_services:
+        service = deployment.deployment_group.ecs_services[0]
+        replacement = _ecs_backend(deployment).create_task_set(
+            service["serviceName"],
+            service["clusterName"],
+            task_definition,
+            external_id=deployment.deployment_id,
+            network_configuration=None,
+            load_balancers=None,
+            service_registries=None,
+            launch_type=None,
+            capacity_provider_strategy=None,
+            platform_version=None,
+            scale=None,
+            client_token=None,
+            tags=[],
+        )
+        deployment.rollbackctl_replacement = replacement.task_set_arn  # type: ignore[attr-defined]
+
+
+def _roll_back(deployment: DeploymentInfo) -> None:
+    fn = lambda_resource(deployment)
+    if fn:
+        alias = _lambda_backend(deployment).get_alias(fn["Alias"], fn["Name"])
+        alias.update(None, fn["CurrentVersion"], {"AdditionalVersionWeights": {}})
+        return
+    replacement = getattr(deployment, "rollbackctl_replacement", None)
+    if replacement and deployment.deployment_group.ecs_services:
+        service = deployment.deployment_group.ecs_services[0]
+        _ecs_backend(deployment).delete_task_set(service["clusterName"], service["serviceName"], replacement)
+
+
+_original_create = CodeDeployBackend.create_deployment
+_original_info = cd_responses._deployment_info
+
+
+def _create(self: CodeDeployBackend, *args: Any, **kwargs: Any) -> str:
+    deployment_id: str = _original_create(self, *args, **kwargs)
+    deployment = self.deployments[deployment_id]
+    deployment.rollbackctl_where = (self.account_id, self.region_name)  # type: ignore[attr-defined]
+    deployment.status = "InProgress"
+    deployment.start_time = utcnow()
+    _shift(deployment)
+    return deployment_id
+
+
+def stop_deployment(backend: CodeDeployBackend, deployment_id: str, auto_rollback: bool) -> dict[str, str]:
+    deployment = backend.deployments.get(deployment_id)
+    if deployment is None:
+        raise DeploymentDoesNotExistException(f"The deployment {deployment_id} could not be found.")
+    if deployment.status not in ACTIVE:
+        raise DeploymentAlreadyCompletedException(f"The deployment {deployment_id} has already completed.")
+    deployment.status = "Stopped"
+    deployment.complete_time = utcnow()
+    deployment.rollbackctl_error = {  # type: ignore[attr-defined]
+        "code": "MANUAL_STOP",
+        "message": "The deployment was stopped by the user.",
+    }
+    if not auto_rollback:
+        return {"status": "Succeeded", "statusMessage": "Deployment stopped without rollback."}
+    rollback = DeploymentInfo(
+        deployment.application,
+        deployment.deployment_group,
+        deployment.revision,
+        deployment.deployment_config_name,
+        f"Rollback of {deployment_id}",
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        "codeDeployRollback",
+    )
+    rollback.rollbackctl_where = deployment.rollbackctl_where  # type: ignore[attr-defined]
+    rollback.deployment_id = f"d-{uuid.uuid4().hex[:9].upper()}"
+    _roll_back(deployment)
+    rollback.status, rollback.start_time, rollback.complete_time = "Succeeded", utcnow(), utcnow()
+    rollback.rollbackctl_rollback = {"rollbackTriggeringDeploymentId": deployment_id}  # type: ignore[attr-defined]
+    backend.deployments[rollback.deployment_id] = rollback
+    deployment.rollbackctl_rollback = {  # type: ignore[attr-defined]
+        "rollbackDeploymentId": rollback.deployment_id,
+        "rollbackMessage": f"Deployment {deployment_id} was stopped; rolled back by {rollback.deployment_id}.",
+    }
+    return {"status": "Pending", "statusMessage": "Stopping the deployment and rolling back."}
+
+
+def fail_deployment(account: str, region: str, deployment_id: str, code: str, message: str) -> None:
+    """What CodeDeploy does when a deployment fails (for tests and the demo)."""
+    deployment = codedeploy_backends[account][region].deployments[deployment_id]
+    deployment.status = "Failed"
+    deployment.complete_time = utcnow()
+    deployment.rollbackctl_error = {"code": code, "message": message}  # type: ignore[attr-defined]
+
+
+def _info(deployment: DeploymentInfo) -> dict[str, Any]:
+    info: dict[str, Any] = _original_info(deployment)
+    info["errorInformation"] = getattr(deployment, "rollbackctl_error", {})
+    info["rollbackInfo"] = getattr(deployment, "rollbackctl_rollback", {})
+    return info
+
+
+def _stop_response(self: CodeDeployResponse) -> str:
+    result = stop_deployment(
+        self.codedeploy_backend, self._get_param("deploymentId"), bool(self._get_param("autoRollbackEnabled"))
+    )
+    return json.dumps(result)
+
+
+def install() -> None:
+    CodeDeployBackend.create_deployment = _create  # type: ignore[method-assign]
+    cd_responses._deployment_info = _info
+    CodeDeployResponse.stop_deployment = _stop_response  # type: ignore[attr-defined]
