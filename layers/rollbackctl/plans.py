@@ -79,19 +79,20 @@ def ecs_target_of(clients: Clients, deployment: dict[str, Any], region: str, acc
 
 def active_codedeploy_deployment(clients: Clients, target: str, region: str, account: str) -> dict[str, Any] | None:
     """The CodeDeploy deployment currently shifting traffic on this target, if any (never fight it)."""
-    for application in clients.codedeploy.list_applications().get("applications", []):
-        ids = clients.codedeploy.list_deployments(
-            applicationName=application, includeOnlyStatuses=CODEDEPLOY_ACTIVE
-        ).get("deployments", [])
-        for deployment_id in ids:
-            deployment = clients.codedeploy.get_deployment(deploymentId=deployment_id)["deploymentInfo"]
-            platform = deployment.get("computePlatform")
-            if platform == "Lambda":
-                found = lambda_target_of(deployment, region, account)
-                if found and found[0] == target:
+    cd = clients.codedeploy
+    for application in cd.list_applications().get("applications", []):
+        for group in cd.list_deployment_groups(applicationName=application).get("deploymentGroups", []):
+            ids = cd.list_deployments(applicationName=application, deploymentGroupName=group,
+                                      includeOnlyStatuses=CODEDEPLOY_ACTIVE).get("deployments", [])
+            for deployment_id in ids:
+                deployment = cd.get_deployment(deploymentId=deployment_id)["deploymentInfo"]
+                platform = deployment.get("computePlatform")
+                if platform == "Lambda":
+                    found = lambda_target_of(deployment, region, account)
+                    if found and found[0] == target:
+                        return dict(deployment)
+                elif platform == "ECS" and ecs_target_of(clients, deployment, region, account) == target:
                     return dict(deployment)
-            elif platform == "ECS" and ecs_target_of(clients, deployment, region, account) == target:
-                return dict(deployment)
     return None
 
 

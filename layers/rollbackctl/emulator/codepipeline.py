@@ -103,7 +103,7 @@ def _enter(execution: PipelineExecution, pipeline: CodePipeline, stage_name: str
 
 
 _original_init = PipelineExecution.__init__
-_original_to_dict = PipelineExecution.to_dict
+_original_summary = PipelineExecution.to_summary_dict
 
 
 def _execution_init(self: PipelineExecution, *args: Any, **kwargs: Any) -> None:
@@ -114,9 +114,9 @@ def _execution_init(self: PipelineExecution, *args: Any, **kwargs: Any) -> None:
     self.rollbackctl_stop = None  # type: ignore[attr-defined]
 
 
-def _execution_to_dict(self: PipelineExecution) -> dict[str, Any]:
-    data = _original_to_dict(self)
-    if getattr(self, "rollbackctl_stop", None):
+def _execution_summary(self: PipelineExecution) -> dict[str, Any]:
+    data = _original_summary(self)
+    if getattr(self, "rollbackctl_stop", None):  # ListPipelineExecutions: PipelineExecutionSummary.stopTrigger
         data["stopTrigger"] = {"reason": self.rollbackctl_stop}  # type: ignore[attr-defined]
     return data
 
@@ -332,7 +332,7 @@ def _list_actions_response(self: CodePipelineResponse) -> str:
 
 def install() -> None:
     PipelineExecution.__init__ = _execution_init  # type: ignore[method-assign]
-    PipelineExecution.to_dict = _execution_to_dict  # type: ignore[method-assign]
+    PipelineExecution.to_summary_dict = _execution_summary  # type: ignore[method-assign]
     CodePipelineBackend.start_pipeline_execution = _start  # type: ignore[method-assign]
     CodePipelineResponse.stop_pipeline_execution = _stop_response  # type: ignore[attr-defined]
     CodePipelineResponse.get_pipeline_state = _state_response  # type: ignore[attr-defined]

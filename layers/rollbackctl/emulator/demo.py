@@ -17,7 +17,7 @@ from typing import Any
 from ..model import Incident
 from ..store import IncidentStore, Ledger
 from . import estate
-from .core import Emulator, wait_for_execution
+from .core import ACCOUNT, Emulator, wait_for_execution
 from .deployer import Deployment, deploy
 
 
@@ -150,6 +150,20 @@ def fire_and_wait(aws: Emulator, d: Deployment, alarm: str, state: str = "ALARM"
         estate.fire(aws, alarm)
     else:
         aws.client("cloudwatch").set_alarm_state(AlarmName=alarm, StateValue=state, StateReason="test")
+    sfn = aws.client("stepfunctions")
+    return [wait_for_execution(sfn, arn) for arn in sorted(executions(aws, d) - before)]
+
+
+def deliver(aws: Emulator, d: Deployment, event: dict[str, Any]) -> list[dict[str, Any]]:
+    """An AWS service emits this event on the default bus (as CodeDeploy, ECS, CodePipeline do); wait for the
+    workflows EventBridge starts."""
+    from moto.events.models import events_backends
+
+    before = executions(aws, d)
+    events_backends[ACCOUNT][aws.region].put_events([{
+        "Source": event["source"], "DetailType": event["detail-type"], "Detail": json.dumps(event["detail"]),
+        "Resources": event.get("resources", []),
+    }])
     sfn = aws.client("stepfunctions")
     return [wait_for_execution(sfn, arn) for arn in sorted(executions(aws, d) - before)]
 

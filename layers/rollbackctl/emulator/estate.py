@@ -101,3 +101,202 @@ def fire(aws: Emulator, alarm: str, reason: str = "Threshold Crossed: 1 datapoin
         StateReason=reason,
         StateReasonData=json.dumps({"version": "1.0", "queryDate": "now", "recentDatapoints": [5.0], "threshold": 1.0}),
     )
+
+
+# --- containers, pipelines and CodeDeploy -----------------------------------------------------------------
+
+CODEPIPELINE_TRUST = TRUST.replace("lambda.amazonaws.com", "codepipeline.amazonaws.com")
+CODEDEPLOY_TRUST = TRUST.replace("lambda.amazonaws.com", "codedeploy.amazonaws.com")
+
+
+def _role(aws: Emulator, name: str, trust: str) -> str:
+    iam = aws.client("iam")
+    try:
+        return str(iam.get_role(RoleName=name)["Role"]["Arn"])
+    except iam.exceptions.NoSuchEntityException:
+        return str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]["Arn"])
+
+
+def task_definitions(aws: Emulator, family: str, count: int) -> list[str]:
+    ecs = aws.client("ecs")
+    return [
+        ecs.register_task_definition(
+            family=family, containerDefinitions=[{"name": family, "image": f"{family}:{n}", "memory": 256}]
+        )["taskDefinition"]["taskDefinitionArn"]
+        for n in range(1, count + 1)
+    ]
+
+
+def ecs_service(
+    aws: Emulator,
+    cluster: str,
+    service: str,
+    task_definition: str,
+    tags: dict[str, str] | None = None,
+    controller: str = "ECS",
+) -> str:
+    """A service whose first deployment has completed."""
+    from . import ecs as ecs_model
+
+    ecs = aws.client("ecs")
+    ecs.create_cluster(clusterName=cluster)
+    arn: str = ecs.create_service(
+        cluster=cluster,
+        serviceName=service,
+        taskDefinition=task_definition,
+        desiredCount=2,
+        deploymentController={"type": controller},
+        tags=[{"key": k, "value": v} for k, v in (tags or {}).items()],
+    )["service"]["serviceArn"]
+    if controller == "ECS":
+        ecs_model.complete_rollout(ACCOUNT, aws.region, cluster, service)
+    return arn
+
+
+def ecs_alarm(aws: Emulator, alarm: str, cluster: str, service: str, tags: dict[str, str] | None = None) -> None:
+    aws.client("cloudwatch").put_metric_alarm(
+        AlarmName=alarm,
+        Namespace="AWS/ECS",
+        MetricName="CPUUtilization",
+        Statistic="Average",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=90,
+        ComparisonOperator="GreaterThanThreshold",
+        Dimensions=[{"Name": "ClusterName", "Value": cluster}, {"Name": "ServiceName", "Value": service}],
+        Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
+    )
+
+
+def pipeline(aws: Emulator, name: str, deploy_provider: str = "ECS") -> None:
+    """Source -> Build -> Deploy, as most pipelines that ship a service look."""
+    aws.client("codepipeline").create_pipeline(
+        pipeline={
+            "name": name,
+            "roleArn": _role(aws, "estate-codepipeline", CODEPIPELINE_TRUST),
+            "artifactStore": {"type": "S3", "location": "estate-artifacts"},
+            "stages": [
+                {
+                    "name": "Source",
+                    "actions": [
+                        {
+                            "name": "Source",
+                            "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+                            "configuration": {"S3Bucket": "estate-source", "S3ObjectKey": f"{name}.zip"},
+                            "outputArtifacts": [{"name": "source"}],
+                        }
+                    ],
+                },
+                {
+                    "name": "Build",
+                    "actions": [
+                        {
+                            "name": "Build",
+                            "actionTypeId": {
+                                "category": "Build",
+                                "owner": "AWS",
+                                "provider": "CodeBuild",
+                                "version": "1",
+                            },
+                            "configuration": {"ProjectName": f"{name}-build"},
+                            "inputArtifacts": [{"name": "source"}],
+                            "outputArtifacts": [{"name": "image"}],
+                        }
+                    ],
+                },
+                {
+                    "name": "Deploy",
+                    "actions": [
+                        {
+                            "name": "Deploy",
+                            "actionTypeId": {
+                                "category": "Deploy",
+                                "owner": "AWS",
+                                "provider": deploy_provider,
+                                "version": "1",
+                            },
+                            "configuration": {},
+                            "inputArtifacts": [{"name": "image"}],
+                        }
+                    ],
+                },
+            ],
+        }
+    )
+
+
+def pipeline_in_deploy(aws: Emulator, name: str) -> str:
+    """Start an execution and move it into the Deploy stage; returns its id."""
+    from . import codepipeline
+
+    execution_id: str = aws.client("codepipeline").start_pipeline_execution(name=name)["pipelineExecutionId"]
+    codepipeline.advance(ACCOUNT, aws.region, name, execution_id, "Deploy")
+    return execution_id
+
+
+def codedeploy_group(
+    aws: Emulator, application: str, group: str, platform: str, ecs_services: list[dict[str, str]] | None = None
+) -> None:
+    cd = aws.client("codedeploy")
+    cd.create_application(applicationName=application, computePlatform=platform)
+    kwargs: dict[str, Any] = {}
+    if ecs_services:
+        kwargs["ecsServices"] = ecs_services
+    cd.create_deployment_group(
+        applicationName=application,
+        deploymentGroupName=group,
+        serviceRoleArn=_role(aws, "estate-codedeploy", CODEDEPLOY_TRUST),
+        deploymentStyle={"deploymentType": "BLUE_GREEN", "deploymentOption": "WITH_TRAFFIC_CONTROL"},
+        **kwargs,
+    )
+
+
+def lambda_appspec(function: str, alias_name: str, current: str, target: str) -> str:
+    return json.dumps(
+        {
+            "version": 0.0,
+            "Resources": [
+                {
+                    function: {
+                        "Type": "AWS::Lambda::Function",
+                        "Properties": {
+                            "Name": function,
+                            "Alias": alias_name,
+                            "CurrentVersion": current,
+                            "TargetVersion": target,
+                        },
+                    }
+                }
+            ],
+        }
+    )
+
+
+def ecs_appspec(task_definition: str, container: str) -> str:
+    return json.dumps(
+        {
+            "version": 0.0,
+            "Resources": [
+                {
+                    "TargetService": {
+                        "Type": "AWS::ECS::Service",
+                        "Properties": {
+                            "TaskDefinition": task_definition,
+                            "LoadBalancerInfo": {"ContainerName": container, "ContainerPort": 80},
+                        },
+                    }
+                }
+            ],
+        }
+    )
+
+
+def codedeploy_deployment(aws: Emulator, application: str, group: str, appspec_content: str) -> str:
+    """A blue/green deployment, shifting traffic (CodeDeployDefault canary: 10% first)."""
+    return str(
+        aws.client("codedeploy").create_deployment(
+            applicationName=application,
+            deploymentGroupName=group,
+            revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": appspec_content}},
+        )["deploymentId"]
+    )
