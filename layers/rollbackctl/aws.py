@@ -7,6 +7,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 # Standard mode retries throttling and transient errors with backoff and jitter. Timeouts are short:
 # the controller is on the critical path of an incident and a hung call must not eat the budget.
@@ -33,6 +34,7 @@ class Clients:
     ecs: Any
     codedeploy: Any
     codepipeline: Any
+    elbv2: Any
 
     @classmethod
     def create(cls, session: boto3.session.Session | None = None) -> Clients:
@@ -46,7 +48,12 @@ class Clients:
             ecs=client("ecs", session),
             codedeploy=client("codedeploy", session),
             codepipeline=client("codepipeline", session),
+            elbv2=client("elbv2", session),
         )
+
+
+# What an AWS call can raise: catch these, never bare Exception, so a bug is never recorded as an AWS outcome.
+AWS_ERRORS = (ClientError, BotoCoreError)
 
 
 def error_code(exc: BaseException) -> str:

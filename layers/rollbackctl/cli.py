@@ -19,7 +19,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from .aws import client
+from .aws import AWS_ERRORS, client
 from .model import Incident
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -57,7 +57,7 @@ def read_event(path: Path) -> tuple[str, Any]:
 def stack_outputs(stack_name: str) -> dict[str, str]:
     try:
         stacks = client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
-    except Exception as exc:
+    except AWS_ERRORS as exc:
         fail(f"cannot find the controller's stack {stack_name!r}: {exc}", 1)
     return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
 
@@ -226,6 +226,47 @@ def history(
         print_json([i.to_dict() for i in incidents])
     else:
         out.print(history_table(incidents))
+
+
+@app.command()
+def unblock(
+    pipeline: Annotated[str, typer.Argument(help="The pipeline rollbackctl blocked.")],
+    stage: Annotated[str | None, typer.Argument(help="The stage (default: every stage rollbackctl blocked).")] = None,
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why it is safe to ship again (recorded).")] = "",
+    by: Annotated[str, typer.Option(help="Who unblocks (recorded).", envvar="USER")] = "unknown",
+    stack_name: StackOption = "rollbackctl",
+    as_json: JsonOption = False,
+) -> None:
+    """Re-enable the pipeline's inbound transition and record who and why in the incident that blocked it."""
+    from .aws import Clients
+    from .pipelines import unblock as do_unblock
+    from .store import IncidentStore
+
+    if not reason.strip():
+        fail("say why it is safe to ship again: --reason TEXT (it is recorded in the incident)")
+    outputs = stack_outputs(stack_name)
+    clients = Clients.create()
+    try:
+        done = do_unblock(clients, pipeline, stage, by, reason.strip())
+    except LookupError as exc:
+        fail(str(exc), 1)
+    except AWS_ERRORS as exc:
+        fail(f"cannot unblock {pipeline}: {exc}", 1)
+    store = IncidentStore(clients.dynamodb, outputs["IncidentTableName"])
+    for entry in done:
+        incident = store.get(entry["incident_id"]) if entry.get("incident_id") else None
+        if incident is not None:
+            incident.record_step(f"unblock pipeline {pipeline}", "done", entry["detail"])
+            store.put(incident)
+    if as_json:
+        print_json(done)
+    elif not done:
+        out.print(f"nothing to unblock: no inbound transition of {pipeline} is disabled")
+    for entry in [] if as_json else done:
+        out.print(
+            f"[green]unblocked[/] {pipeline}/{entry['stage']} (blocked by {entry.get('incident_id') or '?'}): "
+            f"{entry['reason']}"
+        )
 
 
 FUNCTIONS_DIR = "functions"

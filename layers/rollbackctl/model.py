@@ -65,8 +65,9 @@ class Plan:
     kind: Literal["lambda-alias", "ecs-service"]
     # canary: remove an alias's weighted routing; repoint: move an alias back to a ledger version;
     # ecs-rolling: UpdateService back to the previous task definition;
-    # codedeploy-stop: StopDeployment with rollback, then confirm traffic is on the original.
-    strategy: Literal["canary", "repoint", "ecs-rolling", "codedeploy-stop"]
+    # codedeploy-stop: StopDeployment with rollback, then confirm traffic is on the original;
+    # alb-weights: the service's target group gets weight 0 in the ALB's weighted forward.
+    strategy: Literal["canary", "repoint", "ecs-rolling", "codedeploy-stop", "alb-weights"]
     target: str
     from_version: str
     to_version: str
@@ -84,10 +85,21 @@ class PipelineRef:
 
 
 def short_version(version: str | None) -> str:
-    """Task definition ARNs read as family:revision; Lambda versions stay as they are."""
+    """Task definition ARNs read as family:revision, target groups by name; Lambda versions as they are."""
     if not version:
         return "-"
+    if ":targetgroup/" in version:
+        return version.split(":targetgroup/", 1)[-1].split("/", 1)[0]
     return version.rsplit("task-definition/", 1)[-1]
+
+
+def short_target(target: str | None) -> str:
+    """NAME:ALIAS for a Lambda alias, CLUSTER/SERVICE for an ECS service."""
+    if not target:
+        return "no target"
+    if ":function:" in target:
+        return target.split(":function:", 1)[-1]
+    return target.split(":service/", 1)[-1]
 
 
 @dataclass

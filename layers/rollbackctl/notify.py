@@ -10,7 +10,7 @@ from typing import Any
 from . import events
 from .aws import Clients
 from .config import Settings
-from .model import Incident, Trigger, incident_id_for, iso, short_version, utcnow
+from .model import Incident, Trigger, incident_id_for, iso, short_target, short_version, utcnow
 from .store import IncidentStore
 
 HEADLINE = {
@@ -24,14 +24,6 @@ SEVERITY = {"rolled_back": "high", "dry_run": "info", "refused": "critical", "fa
 # Ignored incidents (OK transitions, unguarded alarms, malformed events) are recorded, not paged.
 NOTIFY_ACTIONS = ("rolled_back", "dry_run", "refused", "failed")
 SUBJECT_LIMIT = 99
-
-
-def short_target(target: str | None) -> str:
-    if not target:
-        return "no target"
-    if ":function:" in target:
-        return target.split(":function:", 1)[-1]
-    return target.split(":service/", 1)[-1]
 
 
 def subject(incident: Incident) -> str:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .aws import Clients, error_code
-from .model import Incident, PipelineRef, short_version
+from .aws import AWS_ERRORS, Clients, error_code
+from .model import Incident, PipelineRef, short_target, short_version
 from .targets import PIPELINE_TAG
 
 # DisableStageTransition accepts only these characters in its reason (AWS API reference), up to 300.
@@ -51,7 +51,7 @@ def stop_in_flight(clients: Clients, incident: Incident) -> None:
     step = f"stop pipeline {ref.name}"
     try:
         summaries = clients.codepipeline.list_pipeline_executions(pipelineName=ref.name, maxResults=20)
-    except Exception as exc:
+    except AWS_ERRORS as exc:
         incident.record_step(step, "failed", _explain(exc, ref.name))
         return
     running = [s for s in summaries.get("pipelineExecutionSummaries", []) if s.get("status") == "InProgress"]
@@ -68,7 +68,7 @@ def stop_in_flight(clients: Clients, incident: Incident) -> None:
             clients.codepipeline.stop_pipeline_execution(
                 pipelineName=ref.name, pipelineExecutionId=execution_id, abandon=True, reason=reason
             )
-        except Exception as exc:
+        except AWS_ERRORS as exc:
             if error_code(exc) in ("PipelineExecutionNotStoppableException", "DuplicatedStopRequestException"):
                 incident.record_step(step, "skipped", f"execution {execution_id} had already finished or stopped")
             else:
@@ -86,12 +86,12 @@ def block(clients: Clients, incident: Incident) -> None:
         stage = deploy_stage(clients, ref)
         reason = transition_reason(
             f"rollbackctl {incident.incident_id} blocked bad version "
-            f"{short_version(incident.from_version)} of {incident.target or ''}"
+            f"{short_version(incident.from_version)} of {short_target(incident.target)}"
         )
         clients.codepipeline.disable_stage_transition(
             pipelineName=ref.name, stageName=stage, transitionType="Inbound", reason=reason
         )
-    except Exception as exc:
+    except AWS_ERRORS as exc:
         incident.record_step(f"block pipeline {ref.name}", "failed", _explain(exc, ref.name))
         return
     ref.stage = stage
@@ -113,6 +113,20 @@ def blocked_stages(clients: Clients, pipeline: str) -> list[dict[str, Any]]:
                 {"stage": stage["stageName"], "reason": reason, "incident_id": match.group(1) if match else None}
             )
     return found
+
+
+def unblock(clients: Clients, pipeline: str, stage: str | None, by: str, why: str) -> list[dict[str, Any]]:
+    """Re-enable inbound transitions rollbackctl disabled; returns what was unblocked (stage, incident)."""
+    blocked = blocked_stages(clients, pipeline)
+    chosen = [b for b in blocked if stage is None or b["stage"] == stage]
+    if stage is not None and not chosen:
+        raise LookupError(f"the inbound transition into stage {stage} of pipeline {pipeline} is not disabled")
+    for entry in chosen:
+        clients.codepipeline.enable_stage_transition(
+            pipelineName=pipeline, stageName=entry["stage"], transitionType="Inbound"
+        )
+        entry["detail"] = f"inbound transition into stage {entry['stage']} re-enabled by {by}: {why}"
+    return chosen
 
 
 def _explain(exc: Exception, pipeline: str) -> str:

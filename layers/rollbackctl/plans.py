@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from . import targets
-from .aws import Clients, error_code
+from .aws import AWS_ERRORS, Clients, error_code
 from .model import Plan, short_version
 from .store import Ledger
 
@@ -82,8 +82,9 @@ def active_codedeploy_deployment(clients: Clients, target: str, region: str, acc
     cd = clients.codedeploy
     for application in cd.list_applications().get("applications", []):
         for group in cd.list_deployment_groups(applicationName=application).get("deploymentGroups", []):
-            ids = cd.list_deployments(applicationName=application, deploymentGroupName=group,
-                                      includeOnlyStatuses=CODEDEPLOY_ACTIVE).get("deployments", [])
+            ids = cd.list_deployments(
+                applicationName=application, deploymentGroupName=group, includeOnlyStatuses=CODEDEPLOY_ACTIVE
+            ).get("deployments", [])
             for deployment_id in ids:
                 deployment = cd.get_deployment(deploymentId=deployment_id)["deploymentInfo"]
                 platform = deployment.get("computePlatform")
@@ -132,7 +133,7 @@ def plan_lambda_alias(clients: Clients, target: str, ledger: Ledger) -> Plan:
     function, alias_name = _alias_parts(target)
     try:
         alias = clients.lambda_.get_alias(FunctionName=function, Name=alias_name)
-    except Exception as exc:
+    except AWS_ERRORS as exc:
         if error_code(exc) == "ResourceNotFoundException":
             raise Refusal(f"alias {function}:{alias_name} does not exist; nothing to roll back") from exc
         raise
@@ -187,7 +188,7 @@ def plan_ecs_service(clients: Clients, target: str, ledger: Ledger) -> Plan:
         )
     try:
         described = clients.ecs.describe_task_definition(taskDefinition=previous)["taskDefinition"]
-    except Exception as exc:
+    except AWS_ERRORS as exc:
         raise Refusal(
             f"the previous task definition {previous} of {cluster}/{service} is gone "
             f"({error_code(exc) or type(exc).__name__}); nothing was changed"
@@ -207,14 +208,68 @@ def plan_ecs_service(clients: Clients, target: str, ledger: Ledger) -> Plan:
     )
 
 
+def weighted_forwards(clients: Clients, target_group: str) -> list[dict[str, Any]]:
+    """ALB listeners and rules whose forward action splits traffic between this target group and others."""
+    elb = clients.elbv2
+    found = []
+    groups = elb.describe_target_groups(TargetGroupArns=[target_group])["TargetGroups"]
+    for balancer in groups[0].get("LoadBalancerArns", []) if groups else []:
+        for listener in elb.describe_listeners(LoadBalancerArn=balancer)["Listeners"]:
+            places = [("listener", listener["ListenerArn"], listener.get("DefaultActions", []))]
+            for rule in elb.describe_rules(ListenerArn=listener["ListenerArn"])["Rules"]:
+                if not rule.get("IsDefault"):
+                    places.append(("rule", rule["RuleArn"], rule.get("Actions", [])))
+            for kind, arn, actions in places:
+                for action in actions:
+                    weights = {
+                        g["TargetGroupArn"]: int(g.get("Weight", 0))
+                        for g in (action.get("ForwardConfig") or {}).get("TargetGroups", [])
+                    }
+                    others = [g for g, w in weights.items() if g != target_group and w > 0]
+                    if weights.get(target_group, 0) > 0 and others:
+                        found.append({"kind": kind, "arn": arn, "weights": weights, "stable": others})
+    return found
+
+
+def plan_alb_weights(clients: Clients, target: str, ledger: Ledger) -> Plan | None:
+    """An ECS service whose target group takes a weighted share of an ALB listener: shift it to the others."""
+    cluster, service = _service_parts(target)
+    described = clients.ecs.describe_services(cluster=cluster, services=[service]).get("services", [])
+    groups = [
+        lb["targetGroupArn"]
+        for lb in (described[0].get("loadBalancers", []) if described else [])
+        if lb.get("targetGroupArn")
+    ]
+    for group in groups:
+        forwards = weighted_forwards(clients, group)
+        if not forwards:
+            continue
+        stable = forwards[0]["stable"][0]
+        if ledger.is_bad(target, stable):
+            raise Refusal(
+                f"the other target group {stable} of {cluster}/{service} is marked bad in the ledger; "
+                "rollbackctl never shifts traffic onto a known-bad version"
+            )
+        return Plan(
+            "ecs-service",
+            "alb-weights",
+            target,
+            group,
+            stable,
+            {"cluster": cluster, "service": service, "forwards": json.dumps(forwards)},
+        )
+    return None
+
+
 def plan_for(clients: Clients, target: str, ledger: Ledger, region: str, account: str) -> Plan:
-    """A blue/green deployment in flight is stopped with rollback; otherwise the target is moved itself."""
+    """A blue/green deployment in flight is stopped with rollback; a weighted ALB split goes back to the
+    stable group; otherwise the target itself is moved back."""
     deployment = active_codedeploy_deployment(clients, target, region, account)
     if deployment is not None:
         return plan_codedeploy_stop(clients, target, deployment, ledger)
     if targets.kind_of(target) == "lambda-alias":
         return plan_lambda_alias(clients, target, ledger)
-    return plan_ecs_service(clients, target, ledger)
+    return plan_alb_weights(clients, target, ledger) or plan_ecs_service(clients, target, ledger)
 
 
 def describe(plan: Plan) -> str:
@@ -233,6 +288,11 @@ def describe(plan: Plan) -> str:
         return (
             f"update ECS service {d['cluster']}/{d['service']} back from {short_version(plan.from_version)} to "
             f"{short_version(plan.to_version)} ({d.get('source', '')})"
+        )
+    if plan.strategy == "alb-weights":
+        return (
+            f"send the ALB traffic of ECS service {d['cluster']}/{d['service']} (target group "
+            f"{short_version(plan.from_version)}) back to target group {short_version(plan.to_version)}"
         )
     return (
         f"stop CodeDeploy deployment {d['deployment_id']} with rollback, so traffic returns from "

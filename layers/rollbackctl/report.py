@@ -6,8 +6,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
-from .model import Incident, parse_time
-from .notify import short_target
+from .model import Incident, parse_time, short_target, short_version
 
 STYLE = {"rolled_back": "green", "dry_run": "cyan", "refused": "yellow", "failed": "bold red", "ignored": "dim"}
 
@@ -25,7 +24,7 @@ def timeline(incident: Incident) -> Table:
     table = Table(show_header=False, box=None, padding=(0, 1))
     table.add_column(style="dim", justify="right")
     table.add_column()
-    start = t.time if t.kind == "alarm" else incident.started_at
+    start = t.time
     table.add_row(_offset(start, t.time) or "+0 ms", f"{t.kind} [bold]{t.name}[/] -> {t.state or '?'}")
     table.add_row(_offset(start, incident.started_at), "workflow started (triage)")
     style = STYLE.get(incident.action or "failed", "")
@@ -33,9 +32,12 @@ def timeline(incident: Incident) -> Table:
     if incident.restored_at:
         table.add_row(
             _offset(start, incident.restored_at),
-            f"[green]traffic restored[/]: {incident.target} {incident.from_version} -> {incident.to_version} "
-            f"({incident.time_to_restore_ms} ms after the workflow started)",
+            f"[green]traffic restored[/]: {short_target(incident.target)} {short_version(incident.from_version)} -> "
+            f"{short_version(incident.to_version)} ({incident.time_to_restore_ms} ms after the workflow started)",
         )
+    for step in incident.steps:
+        if step["step"] != "restore":
+            table.add_row(_offset(start, step.get("at")), f"{step['step']}: {step['status']} - {step['detail']}")
     for note in incident.notifications:
         table.add_row(_offset(start, note.get("sent_at")), f"on-call notified ({note['channel']})")
     return table

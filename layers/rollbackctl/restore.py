@@ -5,15 +5,16 @@ Nothing slow happens here. Every traffic change is read back before the incident
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from . import pipelines
-from .aws import Clients, error_code
+from .aws import AWS_ERRORS, Clients, error_code
 from .config import Settings
 from .model import Incident, Plan, iso, parse_time, short_version, utcnow
-from .plans import describe
+from .plans import describe, weighted_forwards
 from .store import IncidentStore, Ledger
 from .triage import read_kill_switch_safely
 
@@ -49,15 +50,31 @@ def _ecs_primary(clients: Clients, plan: Plan) -> str:
 def _stop_codedeploy(clients: Clients, plan: Plan) -> None:
     try:
         clients.codedeploy.stop_deployment(deploymentId=plan.details["deployment_id"], autoRollbackEnabled=True)
-    except Exception as exc:
+    except AWS_ERRORS as exc:
         # Finished in the meantime: what matters is where traffic is now, which is read back next.
         if error_code(exc) != "DeploymentAlreadyCompletedException":
             raise
 
 
+def _forward_actions(weights: dict[str, int], bad: str) -> list[dict[str, Any]]:
+    groups = [{"TargetGroupArn": g, "Weight": 0 if g == bad else w} for g, w in weights.items()]
+    return [{"Type": "forward", "ForwardConfig": {"TargetGroups": groups}}]
+
+
+def _shift_alb(clients: Clients, plan: Plan) -> None:
+    for forward in json.loads(plan.details["forwards"]):
+        actions = _forward_actions(forward["weights"], plan.from_version)
+        if forward["kind"] == "listener":
+            clients.elbv2.modify_listener(ListenerArn=forward["arn"], DefaultActions=actions)
+        else:
+            clients.elbv2.modify_rule(RuleArn=forward["arn"], Actions=actions)
+
+
 def shift_traffic(clients: Clients, plan: Plan) -> None:
     if plan.strategy in ("canary", "repoint"):
         _shift_alias(clients, plan)
+    elif plan.strategy == "alb-weights":
+        _shift_alb(clients, plan)
     elif plan.strategy == "ecs-rolling":
         clients.ecs.update_service(
             cluster=plan.details["cluster"], service=plan.details["service"], taskDefinition=plan.to_version
@@ -74,6 +91,11 @@ def read_back(clients: Clients, plan: Plan) -> None:
                 f"{plan.target} reads back as version {version} with routing {weights}, "
                 f"expected {plan.to_version} alone"
             )
+        return
+    if plan.strategy == "alb-weights":
+        still = weighted_forwards(clients, plan.from_version)
+        if still:
+            raise RestoreIncomplete(f"{short_version(plan.from_version)} still takes ALB traffic: {still}")
         return
     primary = _ecs_primary(clients, plan)
     if primary != plan.to_version:

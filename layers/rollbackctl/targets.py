@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .aws import error_code
+from .aws import AWS_ERRORS, error_code
 from .events import AlarmChange
 
 TARGET_TAG = "rollback:target"
@@ -98,7 +98,7 @@ def targets_from_event_metrics(metrics: list[dict[str, Any]], region: str, accou
 def _tags(cloudwatch: Any, arn: str) -> dict[str, str]:
     try:
         response = cloudwatch.list_tags_for_resource(ResourceARN=arn)
-    except Exception as exc:
+    except AWS_ERRORS as exc:
         if error_code(exc) == "ResourceNotFoundException":
             return {}  # the alarm was deleted since it fired: resolve through its metrics alone
         raise

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from . import events, pipelines, plans, targets
-from .aws import Clients, error_code
+from .aws import AWS_ERRORS, Clients, error_code
 from .config import Settings
 from .model import Incident, PipelineRef, Trigger, incident_id_for, iso, utcnow
 from .plans import Refusal
@@ -95,7 +95,7 @@ def _target_of_signal(signal: events.Signal, clients: Clients, incident: Inciden
 def _target_of_codedeploy(signal: events.CodeDeployFailure, clients: Clients, incident: Incident) -> str | None:
     try:
         deployment = clients.codedeploy.get_deployment(deploymentId=signal.deployment_id)["deploymentInfo"]
-    except Exception as exc:
+    except AWS_ERRORS as exc:
         if error_code(exc) == "DeploymentDoesNotExistException":
             _refuse(incident, f"CodeDeploy deployment {signal.deployment_id} does not exist")
             return None
@@ -155,7 +155,7 @@ def triage(
     incident.target = target
     try:
         tags = target_tags(clients, target)
-    except Exception as exc:
+    except AWS_ERRORS as exc:
         if error_code(exc) in (
             "ResourceNotFoundException",
             "ServiceNotFoundException",

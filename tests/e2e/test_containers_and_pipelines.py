@@ -263,3 +263,46 @@ def test_a_failed_pipeline_execution_event_is_recorded(aws: Any, controller: Any
     incident = the_incident(aws, controller, deliver(aws, controller, load_event("codepipeline-execution-failed.json")))
     assert incident.action == "ignored"
     assert incident.pipeline is not None and incident.pipeline.name == "web-pipeline"
+
+
+def test_unblock_reenables_the_transition_and_records_who_and_why(aws: Any, controller: Any) -> None:
+    from typer.testing import CliRunner
+
+    from rollbackctl.cli import app
+
+    estate.pipeline(aws, "web-pipeline")
+    estate.pipeline_in_deploy(aws, "web-pipeline")
+    web_mid_rollout(aws, tags={"rollback:pipeline": "web-pipeline"})
+    estate.ecs_alarm(aws, "web-cpu", "prod", "web")
+    incident = the_incident(aws, controller, fire_and_wait(aws, controller, "web-cpu"))
+
+    runner = CliRunner()
+    refused = runner.invoke(app, ["unblock", "web-pipeline"])
+    assert refused.exit_code == 2 and "--reason" in refused.output
+    result = runner.invoke(app, ["unblock", "web-pipeline", "--reason", "fix in web:3", "--by", "alice", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)[0]["incident_id"] == incident.incident_id
+    states = aws.client("codepipeline").get_pipeline_state(name="web-pipeline")["stageStates"]
+    assert all(s["inboundTransitionState"]["enabled"] for s in states)
+    stored = IncidentStore(aws.client("dynamodb"), controller.outputs["IncidentTableName"]).get(incident.incident_id)
+    assert stored is not None
+    assert stored.steps[-1]["step"] == "unblock pipeline web-pipeline"
+    assert "alice: fix in web:3" in stored.steps[-1]["detail"]
+    again = runner.invoke(app, ["unblock", "web-pipeline", "Deploy", "--reason", "again"])
+    assert again.exit_code == 1 and "not disabled" in again.output
+
+
+def test_alb_weighted_split_goes_back_to_the_stable_target_group(aws: Any, controller: Any) -> None:
+    [definition] = estate.task_definitions(aws, "web", 1)
+    groups = estate.alb_split(aws, "shop", {"web-blue": 90, "web-green": 10}, "prod", definition)
+    estate.ecs_alarm(aws, "web-green-5xx", "prod", "web-green")
+    incident = the_incident(aws, controller, fire_and_wait(aws, controller, "web-green-5xx"))
+
+    assert incident.action == "rolled_back"
+    assert incident.plan is not None and incident.plan.strategy == "alb-weights"
+    assert (incident.from_version, incident.to_version) == (groups["web-green"], groups["web-blue"])
+    elb = aws.client("elbv2")
+    balancer = elb.describe_load_balancers(Names=["shop"])["LoadBalancers"][0]["LoadBalancerArn"]
+    [listener] = elb.describe_listeners(LoadBalancerArn=balancer)["Listeners"]
+    weights = {g["TargetGroupArn"]: g["Weight"] for g in listener["DefaultActions"][0]["ForwardConfig"]["TargetGroups"]}
+    assert weights == {groups["web-blue"]: 90, groups["web-green"]: 0}

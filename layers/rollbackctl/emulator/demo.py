@@ -1,7 +1,8 @@
 """``rollbackctl demo``: the controller deployed into the embedded emulator, a small estate, scenarios.
 
-Every scenario is driven the way AWS would drive it: an alarm's state is set, CloudWatch emits the
-state-change event, EventBridge starts the workflow. The demo then reads back the resulting AWS state
+Every scenario is driven the way AWS would drive it: an alarm's state is set and CloudWatch emits the
+state-change event, or a service (CodePipeline, CodeDeploy, ECS) emits its own event on the bus; EventBridge
+starts the workflow. The demo then reads back the resulting AWS state
 (the alias, the incident record, the message on the topic) and checks it against what should happen.
 """
 
@@ -20,16 +21,18 @@ from . import estate
 from .core import ACCOUNT, Emulator, wait_for_execution
 from .deployer import Deployment, deploy
 
+Check = Callable[[Emulator, Deployment], list[str]]
+
 
 @dataclass
 class Scenario:
     name: str
     story: str
-    alarm: str
     expected_action: str
-    # (function, alias, FunctionVersion, weights) expected after the incident; None = not checked
-    expected_alias: tuple[str, str, str, dict[str, float]] | None = None
-    setup: Callable[[Emulator, Deployment], None] = lambda aws, d: None
+    setup: Callable[[Emulator, Deployment], None]
+    alarm: str = ""  # the alarm that fires ...
+    event: str = ""  # ... or the events/ file a service emits (its ids filled in by setup's state)
+    check: Check = lambda aws, d: []  # the AWS state afterwards: a list of problems, empty when right
 
 
 @dataclass
@@ -76,43 +79,133 @@ def _unguarded(aws: Emulator, d: Deployment) -> None:
     estate.custom_alarm(aws, "batch-host-cpu", "AWS/EC2", "CPUUtilization")
 
 
+def alias_is(function: str, alias_name: str, version: str, weights: dict[str, float] | None = None) -> Check:
+    def check(aws: Emulator, d: Deployment) -> list[str]:
+        alias = aws.client("lambda").get_alias(FunctionName=function, Name=alias_name)
+        actual = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+        if alias["FunctionVersion"] == version and actual == (weights or {}):
+            return []
+        return [
+            f"alias {function}:{alias_name} is on {alias['FunctionVersion']} {actual}, expected {version} {weights}"
+        ]
+
+    return check
+
+
+def _web_rolling_out(aws: Emulator, d: Deployment) -> None:
+    estate.pipeline(aws, "web-pipeline")
+    estate.pipeline_in_deploy(aws, "web-pipeline")
+    one, two = estate.task_definitions(aws, "web", 2)
+    estate.ecs_service(aws, "prod", "web", one, tags={"rollback:pipeline": "web-pipeline"})
+    aws.client("ecs").update_service(cluster="prod", service="web", taskDefinition=two)
+    estate.ecs_alarm(aws, "web-5xx", "prod", "web")
+
+
+def _web_restored_and_pipeline_blocked(aws: Emulator, d: Deployment) -> list[str]:
+    problems = []
+    service = aws.client("ecs").describe_services(cluster="prod", services=["web"])["services"][0]
+    primary = next(x["taskDefinition"] for x in service["deployments"] if x["status"] == "PRIMARY")
+    if not primary.endswith("task-definition/web:1"):
+        problems.append(f"ECS service prod/web serves {primary}, expected web:1")
+    cp = aws.client("codepipeline")
+    [latest] = cp.list_pipeline_executions(pipelineName="web-pipeline")["pipelineExecutionSummaries"][:1]
+    if latest["status"] != "Stopped":
+        problems.append(f"web-pipeline execution is {latest['status']}, expected Stopped")
+    deploy_stage = [s for s in cp.get_pipeline_state(name="web-pipeline")["stageStates"] if s["stageName"] == "Deploy"]
+    if deploy_stage[0]["inboundTransitionState"]["enabled"]:
+        problems.append("the transition into web-pipeline's Deploy stage is still enabled")
+    return problems
+
+
+def _build_failed(aws: Emulator, d: Deployment) -> None:
+    from . import codepipeline
+
+    estate.pipeline(aws, "api-pipeline")
+    cp = aws.client("codepipeline")
+    execution_id = cp.start_pipeline_execution(name="api-pipeline")["pipelineExecutionId"]
+    codepipeline.advance(ACCOUNT, aws.region, "api-pipeline", execution_id, "Build")
+    codepipeline.fail_action(
+        ACCOUNT,
+        aws.region,
+        "api-pipeline",
+        execution_id,
+        "Build",
+        "Build",
+        "JobFailed",
+        "Build terminated with state: FAILED",
+    )
+    _EVENT_IDS["execution-id"] = execution_id
+
+
+def _nothing_stopped(aws: Emulator, d: Deployment) -> list[str]:
+    [latest] = aws.client("codepipeline").list_pipeline_executions(pipelineName="api-pipeline")[
+        "pipelineExecutionSummaries"
+    ][:1]
+    return [] if latest["status"] == "Failed" else [f"api-pipeline execution is {latest['status']}, expected Failed"]
+
+
+_EVENT_IDS: dict[str, str] = {}
+
 SCENARIOS = [
     Scenario(
         "canary",
         "checkout:live is mid-canary (v2 at 10%); its Errors alarm fires",
-        "checkout-live-errors",
         "rolled_back",
-        ("checkout", "live", "1", {}),
         _canary,
+        alarm="checkout-live-errors",
+        check=alias_is("checkout", "live", "1"),
     ),
     Scenario(
         "all-at-once",
         "payments:live moved to v3 at once; a latency alarm tagged rollback:target fires",
-        "payments-p99-latency",
         "rolled_back",
-        ("payments", "live", "2", {}),
         _all_at_once,
+        alarm="payments-p99-latency",
+        check=alias_is("payments", "live", "2"),
+    ),
+    Scenario(
+        "ecs-rolling",
+        "ECS service prod/web is rolling out web:2 from web-pipeline; its 5xx alarm fires",
+        "rolled_back",
+        _web_rolling_out,
+        alarm="web-5xx",
+        check=_web_restored_and_pipeline_blocked,
     ),
     Scenario(
         "no-known-good",
         "inventory:live moved to v2 at once; nothing is known good; its alarm fires",
-        "inventory-live-errors",
         "refused",
-        ("inventory", "live", "2", {}),
         _no_known_good,
+        alarm="inventory-live-errors",
+        check=alias_is("inventory", "live", "2"),
     ),
     Scenario(
         "dry-run",
         "search:live is mid-canary; its alarm is tagged rollback:mode=dry-run",
-        "search-live-errors",
         "dry_run",
-        ("search", "live", "1", {"2": 0.25}),
         _dry_run,
+        alarm="search-live-errors",
+        check=alias_is("search", "live", "1", {"2": 0.25}),
     ),
     Scenario(
-        "unguarded", "an EC2 CPU alarm that guards no deployment fires", "batch-host-cpu", "ignored", None, _unguarded
+        "build-failed",
+        "api-pipeline's build fails; CodePipeline reports the failed action",
+        "ignored",
+        _build_failed,
+        event="codepipeline-action-failed.json",
+        check=_nothing_stopped,
+    ),
+    Scenario(
+        "unguarded", "an EC2 CPU alarm that guards no deployment fires", "ignored", _unguarded, alarm="batch-host-cpu"
     ),
 ]
+
+
+def _event_for(scenario: Scenario, events_dir: Path) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((events_dir / scenario.event).read_text())
+    if event.get("source") == "aws.codepipeline":
+        event["detail"].update(pipeline="api-pipeline", **{"execution-id": _EVENT_IDS["execution-id"]})
+    return event
 
 
 def subscribe_queue(aws: Emulator, topic_arn: str, name: str = "demo-oncall") -> str:
@@ -160,18 +253,27 @@ def deliver(aws: Emulator, d: Deployment, event: dict[str, Any]) -> list[dict[st
     from moto.events.models import events_backends
 
     before = executions(aws, d)
-    events_backends[ACCOUNT][aws.region].put_events([{
-        "Source": event["source"], "DetailType": event["detail-type"], "Detail": json.dumps(event["detail"]),
-        "Resources": event.get("resources", []),
-    }])
+    events_backends[ACCOUNT][aws.region].put_events(
+        [
+            {
+                "Source": event["source"],
+                "DetailType": event["detail-type"],
+                "Detail": json.dumps(event["detail"]),
+                "Resources": event.get("resources", []),
+            }
+        ]
+    )
     sfn = aws.client("stepfunctions")
     return [wait_for_execution(sfn, arn) for arn in sorted(executions(aws, d) - before)]
 
 
-def run_scenario(aws: Emulator, d: Deployment, scenario: Scenario, queue_url: str) -> Outcome:
+def run_scenario(aws: Emulator, d: Deployment, scenario: Scenario, queue_url: str, events_dir: Path) -> Outcome:
     scenario.setup(aws, d)
     started = time.monotonic()
-    finished = fire_and_wait(aws, d, scenario.alarm)
+    if scenario.alarm:
+        finished = fire_and_wait(aws, d, scenario.alarm)
+    else:
+        finished = deliver(aws, d, _event_for(scenario, events_dir))
     if len(finished) != 1:
         return Outcome(scenario, None, [f"expected 1 workflow execution, EventBridge started {len(finished)}"])
     described = finished[0]
@@ -187,14 +289,7 @@ def run_scenario(aws: Emulator, d: Deployment, scenario: Scenario, queue_url: st
         outcome.problems.append("the incident was not recorded")
     if incident.action != scenario.expected_action:
         outcome.problems.append(f"action {incident.action}, expected {scenario.expected_action}")
-    if scenario.expected_alias:
-        function, alias_name, version, weights = scenario.expected_alias
-        alias = aws.client("lambda").get_alias(FunctionName=function, Name=alias_name)
-        actual = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
-        if alias["FunctionVersion"] != version or actual != weights:
-            outcome.problems.append(
-                f"alias {function}:{alias_name} is on {alias['FunctionVersion']} {actual}, expected {version} {weights}"
-            )
+    outcome.problems.extend(scenario.check(aws, d))
     notified = incident.action != "ignored"
     if notified and len(outcome.messages) != 1:
         outcome.problems.append(f"{len(outcome.messages)} messages reached on-call, expected 1")
@@ -211,7 +306,7 @@ def play(
         queue_url = subscribe_queue(aws, deployment.outputs["NotificationTopicArn"])
         outcomes = []
         for scenario in SCENARIOS:
-            outcome = run_scenario(aws, deployment, scenario, queue_url)
+            outcome = run_scenario(aws, deployment, scenario, queue_url, template.parent / "events")
             outcomes.append(outcome)
             if on_outcome:
                 on_outcome(outcome)

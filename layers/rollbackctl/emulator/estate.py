@@ -300,3 +300,45 @@ def codedeploy_deployment(aws: Emulator, application: str, group: str, appspec_c
             revision={"revisionType": "AppSpecContent", "appSpecContent": {"content": appspec_content}},
         )["deploymentId"]
     )
+
+
+def alb_split(aws: Emulator, name: str, services: dict[str, int], cluster: str, task_definition: str) -> dict[str, str]:
+    """One ALB whose listener splits traffic between a target group per ECS service, by weight."""
+    ec2, elb = aws.client("ec2"), aws.client("elbv2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{n}.0/24", AvailabilityZone=f"{aws.region}{zone}")["Subnet"][
+            "SubnetId"
+        ]
+        for n, zone in ((1, "a"), (2, "b"))
+    ]
+    balancer = elb.create_load_balancer(Name=name, Subnets=subnets)["LoadBalancers"][0]["LoadBalancerArn"]
+    groups = {}
+    for service in services:
+        groups[service] = elb.create_target_group(
+            Name=f"{name}-{service}", Protocol="HTTP", Port=80, VpcId=vpc, TargetType="ip"
+        )["TargetGroups"][0]["TargetGroupArn"]
+    elb.create_listener(
+        LoadBalancerArn=balancer,
+        Protocol="HTTP",
+        Port=80,
+        DefaultActions=[
+            {
+                "Type": "forward",
+                "ForwardConfig": {
+                    "TargetGroups": [{"TargetGroupArn": groups[s], "Weight": w} for s, w in services.items()]
+                },
+            }
+        ],
+    )
+    ecs = aws.client("ecs")
+    ecs.create_cluster(clusterName=cluster)
+    for service in services:
+        ecs.create_service(
+            cluster=cluster,
+            serviceName=service,
+            taskDefinition=task_definition,
+            desiredCount=2,
+            loadBalancers=[{"targetGroupArn": groups[service], "containerName": service, "containerPort": 80}],
+        )
+    return groups
