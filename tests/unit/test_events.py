@@ -62,3 +62,57 @@ def test_given_a_broken_event_when_parsed_then_a_clean_validation_error(mutate, 
 def test_given_something_that_is_not_an_event_when_parsed_then_rejected(value: object) -> None:
     with pytest.raises(events.InvalidEvent):
         events.parse(value)
+
+
+def test_ecs_deployment_failure_names_the_service() -> None:
+    signal = events.parse(load_event("ecs-deployment-failed.json"))
+    assert isinstance(signal, events.EcsDeploymentFailure)
+    assert signal.service_arn == "arn:aws:ecs:us-east-1:123456789012:service/prod/web"
+    trigger = signal.trigger()
+    assert (trigger.kind, trigger.name, trigger.state) == ("ecs-deployment", "prod/web", "SERVICE_DEPLOYMENT_FAILED")
+    assert "circuit breaker" in trigger.reason
+
+
+def test_codedeploy_failure_names_the_deployment() -> None:
+    signal = events.parse(load_event("codedeploy-deployment-failure.json"))
+    assert isinstance(signal, events.CodeDeployFailure)
+    assert (signal.application, signal.deployment_group, signal.deployment_id, signal.state) == (
+        "checkout-app",
+        "checkout-live",
+        "d-XHZ5JN4CT",
+        "FAILURE",
+    )
+
+
+def test_pipeline_action_failure_keeps_the_error_code_and_summary() -> None:
+    signal = events.parse(load_event("codepipeline-action-failed.json"))
+    assert isinstance(signal, events.PipelineFailure)
+    assert (signal.pipeline, signal.stage, signal.action, signal.error_code) == (
+        "web-pipeline",
+        "Build",
+        "Build",
+        "JobFailed",
+    )
+    assert signal.trigger().name == "web-pipeline/Build/Build"
+
+
+def test_pipeline_execution_failure_has_no_stage() -> None:
+    signal = events.parse(load_event("codepipeline-execution-failed.json"))
+    assert isinstance(signal, events.PipelineFailure)
+    assert (signal.stage, signal.action) == ("", "")
+
+
+@pytest.mark.parametrize(
+    "name, mutate, message",
+    [
+        ("ecs-deployment-failed.json", lambda e: e.update({"resources": []}), "service ARN"),
+        ("codedeploy-deployment-failure.json", lambda e: e["detail"].pop("deploymentId"), "deploymentId"),
+        ("codepipeline-action-failed.json", lambda e: e["detail"].pop("stage"), "detail.stage"),
+        ("codepipeline-action-failed.json", lambda e: e.update({"time": "soon"}), "not a timestamp"),
+    ],
+)
+def test_broken_deployment_events_are_rejected_cleanly(name: str, mutate, message: str) -> None:
+    event = copy.deepcopy(load_event(name))
+    mutate(event)
+    with pytest.raises(events.InvalidEvent, match=message):
+        events.parse(event)
