@@ -1,6 +1,7 @@
 """Triage: validate the event, find the guarded target and its known-good version, decide.
 
-Reads AWS, never changes it. Returns the incident; the workflow's Choice acts on ``decision``.
+Reads AWS and never changes it (its only writes are its claims on the trigger and the deployment, and the
+target's lock). Returns the incident; the workflow's Choice acts on ``decision``.
 """
 
 from typing import Any
@@ -9,6 +10,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from rollbackctl.aws import Clients
+from rollbackctl.claims import Claims
 from rollbackctl.config import Settings
 from rollbackctl.controls import kill_switch_reader
 from rollbackctl.triage import triage
@@ -18,12 +20,18 @@ tracer = Tracer()
 SETTINGS = Settings.from_env()  # fails the cold start when the environment is incomplete
 CLIENTS = Clients.create()
 read_kill_switch = kill_switch_reader(CLIENTS.ssm, SETTINGS.kill_switch_parameter)
+CLAIMS = Claims(CLIENTS.dynamodb, SETTINGS.claims_table)
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    incident = triage(event, CLIENTS, SETTINGS, read_kill_switch)
+    # The workflow hands over {"event": ..., "execution": $$.Execution.Id}; sam local invoke, the bare event.
+    if isinstance(event, dict) and set(event) == {"event", "execution"}:
+        event, owner = event["event"], str(event["execution"])
+    else:
+        owner = f"invocation {context.aws_request_id}"
+    incident = triage(event, CLIENTS, SETTINGS, read_kill_switch, CLAIMS, owner)
     logger.info(
         "triaged",
         extra={

@@ -20,6 +20,7 @@ class Settings:
     topic_arn: str
     mode: str
     kill_switch_parameter: str
+    claims_table: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -30,6 +31,7 @@ class Settings:
             "topic_arn": "TOPIC_ARN",
             "mode": "MODE",
             "kill_switch_parameter": "KILL_SWITCH_PARAMETER",
+            "claims_table": "CLAIMS_TABLE",
         }
         missing = [var for var in names.values() if not env.get(var)]
         if missing:

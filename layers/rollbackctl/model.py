@@ -9,7 +9,8 @@ from typing import Any, Literal
 
 Action = Literal["rolled_back", "ignored", "dry_run", "refused", "failed"]
 # What triage decided; "act" is the only decision that leads to a mutating call.
-Decision = Literal["act", "ignore", "dry_run", "refuse"]
+# "duplicate": another execution already owns this trigger or deployment; nothing is recorded again.
+Decision = Literal["act", "ignore", "dry_run", "refuse", "duplicate"]
 
 DECISION_TO_ACTION: dict[str, Action] = {
     "ignore": "ignored",
@@ -123,6 +124,8 @@ class Incident:
     time_to_restore_ms: int | None = None
     notifications: list[dict[str, Any]] = field(default_factory=list)
     error: dict[str, str] | None = None
+    # the workflow execution that owns this incident's claims and lock
+    owner: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

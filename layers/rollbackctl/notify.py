@@ -9,6 +9,7 @@ from typing import Any
 
 from . import events
 from .aws import Clients
+from .claims import Claims
 from .config import Settings
 from .model import Incident, Trigger, incident_id_for, iso, short_target, short_version, utcnow
 from .store import IncidentStore
@@ -129,6 +130,8 @@ def finish(
         incident = Incident.from_dict(payload)
     store = IncidentStore(clients.dynamodb, settings.incident_table)
     store.put(incident)  # recorded even if the message cannot be sent
+    if incident.target and incident.owner:
+        Claims(clients.dynamodb, settings.claims_table).unlock(incident.target, incident.owner)
     if incident.action in NOTIFY_ACTIONS and not any(n["channel"] == "sns" for n in incident.notifications):
         publish(incident, clients.sns, settings.topic_arn, now)
         store.put(incident)

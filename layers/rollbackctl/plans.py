@@ -261,6 +261,20 @@ def plan_alb_weights(clients: Clients, target: str, ledger: Ledger) -> Plan | No
     return None
 
 
+def serving(clients: Clients, target: str) -> str | None:
+    """The one version that takes all of the target's traffic, or None while traffic is split."""
+    if targets.kind_of(target) == "lambda-alias":
+        function, alias_name = _alias_parts(target)
+        alias = clients.lambda_.get_alias(FunctionName=function, Name=alias_name)
+        weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+        return None if weights else str(alias["FunctionVersion"])
+    cluster, service = _service_parts(target)
+    described = clients.ecs.describe_services(cluster=cluster, services=[service]).get("services", [])
+    deployments = described[0].get("deployments", []) if described else []
+    primary = [d for d in deployments if d.get("status") == "PRIMARY"]
+    return str(primary[0]["taskDefinition"]) if len(deployments) == 1 and primary else None
+
+
 def plan_for(clients: Clients, target: str, ledger: Ledger, region: str, account: str) -> Plan:
     """A blue/green deployment in flight is stopped with rollback; a weighted ALB split goes back to the
     stable group; otherwise the target itself is moved back."""

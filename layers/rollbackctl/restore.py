@@ -134,6 +134,7 @@ def restore(
     ledger = Ledger(clients.dynamodb, settings.ledger_table)
     ledger.record(incident.target, plan.from_version, "bad", f"rolled back by {incident.incident_id}")
     ledger.record(incident.target, plan.to_version, "good", f"restored by {incident.incident_id}")
+    ledger.record_restore(incident.target, plan.to_version, incident.incident_id, incident.restored_at)
     pipelines.stop_in_flight(clients, incident)
     return incident
 

@@ -57,6 +57,13 @@ class LedgerEntry:
 
 
 @dataclass
+class Restore:
+    incident_id: str
+    version: str
+    restored_at: str
+
+
+@dataclass
 class Ledger:
     dynamodb: Any
     table: str
@@ -92,7 +99,30 @@ class Ledger:
                 reason=i.get("reason", {}).get("S", ""),
             )
             for i in items
+            if not i["version"]["S"].startswith("#")
         ]
+
+    def record_restore(self, target: str, version: str, incident_id: str, restored_at: str) -> None:
+        """The last time rollbackctl put this target back, and on what (one row per target)."""
+        self.dynamodb.put_item(
+            TableName=self.table,
+            Item={
+                "target": {"S": target},
+                "version": {"S": "#restored"},
+                "status": {"S": "good"},
+                "recorded_at": {"S": restored_at},
+                "reason": {"S": incident_id},
+                "restored_version": {"S": version},
+            },
+        )
+
+    def last_restore(self, target: str) -> Restore | None:
+        item = self.dynamodb.get_item(
+            TableName=self.table, Key={"target": {"S": target}, "version": {"S": "#restored"}}, ConsistentRead=True
+        ).get("Item")
+        if not item:
+            return None
+        return Restore(item["reason"]["S"], item["restored_version"]["S"], item["recorded_at"]["S"])
 
     def known_good(self, target: str, current: str) -> LedgerEntry | None:
         """The most recently recorded good version other than ``current``; never a bad one."""

@@ -12,8 +12,9 @@ from typing import Any
 
 from . import events, pipelines, plans, targets
 from .aws import AWS_ERRORS, Clients, error_code
+from .claims import Claims, Holder
 from .config import Settings
-from .model import Incident, PipelineRef, Trigger, incident_id_for, iso, utcnow
+from .model import Incident, PipelineRef, Trigger, incident_id_for, iso, parse_time, short_version, utcnow
 from .plans import Refusal
 from .store import Ledger
 
@@ -123,11 +124,19 @@ def _target_of_codedeploy(signal: events.CodeDeployFailure, clients: Clients, in
     return target
 
 
+def _duplicate(incident: Incident, holder: Holder, what: str) -> Incident:
+    incident.decision = "duplicate"
+    incident.reason = f"duplicate: {what} is already handled by incident {holder.incident_id} ({holder.owner})"
+    return incident
+
+
 def triage(
     event: Any,
     clients: Clients,
     settings: Settings,
     read_kill_switch: Callable[[], str],
+    claims: Claims,
+    owner: str,
     now: Callable[[], datetime] = utcnow,
 ) -> Incident:
     started = now()
@@ -148,7 +157,12 @@ def triage(
         return _ignore(incident, f"malformed or unsupported event, nothing changed: {exc}")
 
     trigger = signal.trigger()
-    incident = Incident(incident_id_for(trigger, started), trigger, iso(started))
+    incident = Incident(incident_id_for(trigger, started), trigger, iso(started), owner=owner)
+    holder = claims.claim(
+        f"trigger#{trigger.kind}#{trigger.id}#{trigger.state}#{trigger.time}", owner, incident.incident_id
+    )
+    if holder is not None:
+        return _duplicate(incident, holder, f"{trigger.kind} {trigger.name} -> {trigger.state} at {trigger.time}")
     target, alarm_tags = _target_of_signal(signal, clients, incident)
     if target is None:
         return incident
@@ -171,12 +185,31 @@ def triage(
     incident.pipeline = pipelines.from_tags(("alarm", alarm_tags), ("target", tags))
 
     ledger = Ledger(clients.dynamodb, settings.ledger_table)
+    last = ledger.last_restore(target)
+    if last is not None and parse_time(trigger.time) <= parse_time(last.restored_at):
+        # Fired before rollbackctl put the target back: part of the incident already handled.
+        return _duplicate(
+            incident,
+            Holder("an earlier execution", last.incident_id),
+            f"{trigger.kind} {trigger.name} (it fired before {target} was restored at {last.restored_at})",
+        )
+    if last is not None and plans.serving(clients, target) == last.version:
+        return _refuse(
+            incident,
+            f"{target} still serves version {short_version(last.version)}, which incident "
+            f"{last.incident_id} restored at {last.restored_at}, and it alarms again: the "
+            "deployment is not the suspect, so rollbackctl pages a human instead of rolling "
+            "back again (no loops)",
+        )
     region, account = target.split(":")[3], target.split(":")[4]
     try:
         plan = plans.plan_for(clients, target, ledger, region, account)
     except Refusal as exc:
         return _refuse(incident, str(exc))
     incident.plan, incident.from_version, incident.to_version = plan, plan.from_version, plan.to_version
+    holder = claims.claim(f"deployment#{plan.target}#{plan.from_version}", owner, incident.incident_id)
+    if holder is not None:
+        return _duplicate(incident, holder, f"the deployment of {plan.from_version} on {target}")
 
     kill_on, kill_why = read_kill_switch_safely(read_kill_switch)
     if kill_on:
@@ -185,6 +218,13 @@ def triage(
         incident.decision = "dry_run"
         incident.conclude("dry_run", f"dry run ({mode_source}): would {describe_plan(plan)}")
         return incident
+    holder = claims.lock(target, owner, incident.incident_id)
+    if holder is not None:
+        return _refuse(
+            incident,
+            f"incident {holder.incident_id} is acting on {target} right now (it holds the "
+            "target's lock); rollbackctl acts on one deployment of a target at a time",
+        )
     incident.decision = "act"
     incident.reason = f"{trigger.kind} {trigger.name} fired: {describe_plan(plan)}"
     return incident

@@ -14,6 +14,7 @@ ENV = {
     "TOPIC_ARN": "arn:aws:sns:us-east-1:1:t",
     "MODE": "enforce",
     "KILL_SWITCH_PARAMETER": "/rollbackctl/kill-switch",
+    "CLAIMS_TABLE": "c",
 }
 
 

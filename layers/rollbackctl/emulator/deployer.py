@@ -386,6 +386,12 @@ class _Deployer:
             kwargs["GlobalSecondaryIndexes"] = p["GlobalSecondaryIndexes"]
         ddb = self.emulator.client("dynamodb")
         arn = ddb.create_table(**kwargs)["TableDescription"]["TableArn"]
+        if "TimeToLiveSpecification" in p:
+            ttl = p["TimeToLiveSpecification"]
+            ddb.update_time_to_live(
+                TableName=name,
+                TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": bool(ttl.get("Enabled"))},
+            )
         self.stack.refs[logical] = name
         self.stack.attrs[logical] = {"Arn": arn}
 

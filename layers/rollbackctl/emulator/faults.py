@@ -12,6 +12,18 @@ from typing import Any
 
 import botocore.handlers
 
+# The calls that change what serves traffic or what ships: "zero mutating calls" is counted over these.
+MUTATING = {
+    ("lambda", "UpdateAlias"),
+    ("ecs", "UpdateService"),
+    ("codedeploy", "StopDeployment"),
+    ("codepipeline", "StopPipelineExecution"),
+    ("codepipeline", "DisableStageTransition"),
+    ("codepipeline", "EnableStageTransition"),
+    ("elasticloadbalancing", "ModifyListener"),
+    ("elasticloadbalancing", "ModifyRule"),
+}
+
 STATUS = {
     "ThrottlingException": 400,
     "TooManyRequestsException": 429,
@@ -36,6 +48,7 @@ class Faults:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self.hits: list[tuple[str, str, str]] = []
+        self.calls: list[tuple[str, str]] = []  # every AWS call made by a client of this process
 
     def add(self, service: str, operation: str, code: str, message: str = "injected", times: int | None = None) -> None:
         with self._lock:
@@ -45,6 +58,10 @@ class Faults:
         with self._lock:
             self._faults.clear()
             self.hits.clear()
+            self.calls.clear()
+
+    def mutating_calls(self) -> list[tuple[str, str]]:
+        return [call for call in self.calls if call in MUTATING]
 
     def match(self, service: str, operation: str) -> Fault | None:
         with self._lock:
@@ -71,6 +88,7 @@ class _Response:
 def _before_call(model: Any = None, **_: Any) -> Any:
     if model is None:
         return None
+    FAULTS.calls.append((model.service_model.service_name, model.name))
     fault = FAULTS.match(model.service_model.service_name, model.name)
     if fault is None:
         return None

@@ -1,0 +1,106 @@
+"""Safety under at-least-once delivery, operator controls and faults, through the deployed workflow.
+
+Mutating calls are counted by a botocore hook on every client in the process (the handlers' included).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from rollbackctl.emulator import estate, wait_for_execution
+from rollbackctl.emulator.demo import drain_messages, subscribe_queue
+from rollbackctl.emulator.faults import FAULTS
+from rollbackctl.store import IncidentStore
+from tests.conftest import load_event
+
+
+@pytest.fixture(autouse=True)
+def counted() -> Any:
+    FAULTS.clear()
+    yield FAULTS
+    FAULTS.clear()
+
+
+@pytest.fixture
+def oncall(aws: Any, controller: Any) -> str:
+    return subscribe_queue(aws, controller.outputs["NotificationTopicArn"], "oncall")
+
+
+def canary(aws: Any) -> None:
+    estate.lambda_with_versions(aws, "checkout", 2)
+    estate.alias(aws, "checkout", "live", "1", canary=("2", 0.1))
+    estate.lambda_errors_alarm(aws, "checkout-live-errors", "checkout", "live")
+
+
+def deliver_all(aws: Any, controller: Any, deliveries: list[dict[str, Any]], workers: int = 8) -> list[dict]:
+    """What EventBridge does on redelivery: StartExecution with the event as input, several at once."""
+    sfn = aws.client("stepfunctions")
+
+    def one(event: dict[str, Any]) -> dict[str, Any]:
+        started = sfn.start_execution(stateMachineArn=controller.outputs["StateMachineArn"], input=json.dumps(event))
+        return wait_for_execution(sfn, started["executionArn"], timeout=120)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(one, deliveries))
+
+
+def test_100_deliveries_of_one_alarm_make_one_rollback_one_incident_one_message(
+    aws: Any, controller: Any, oncall: str, counted: Any
+) -> None:
+    canary(aws)
+    event = load_event("alarm-lambda-alias-dimensions.json")
+    renamed = [dict(copy.deepcopy(event), id=str(uuid.uuid4())) for _ in range(50)]
+    deliveries = [copy.deepcopy(event) for _ in range(50)] + renamed
+    random.Random(7).shuffle(deliveries)
+    finished = deliver_all(aws, controller, deliveries)
+
+    assert [f["status"] for f in finished] == ["SUCCEEDED"] * 100
+    outputs = [json.loads(f["output"]) for f in finished]
+    assert sorted(o["decision"] for o in outputs).count("duplicate") == 99
+    assert counted.mutating_calls() == [("lambda", "UpdateAlias")]
+    [incident] = IncidentStore(aws.client("dynamodb"), controller.outputs["IncidentTableName"]).list()
+    assert incident.action == "rolled_back"
+    assert len(drain_messages(aws, oncall)) == 1
+    alias = aws.client("lambda").get_alias(FunctionName="checkout", Name="live")
+    assert alias["FunctionVersion"] == "1" and not alias["RoutingConfig"]["AdditionalVersionWeights"]
+
+
+def test_several_alarms_for_one_deployment_make_one_incident(aws: Any, controller: Any, oncall: str) -> None:
+    canary(aws)
+    other = copy.deepcopy(load_event("alarm-lambda-alias-dimensions.json"))
+    other["detail"]["alarmName"] = "checkout-live-throttles"
+    other["resources"] = ["arn:aws:cloudwatch:us-east-1:123456789012:alarm:checkout-live-throttles"]
+    other["detail"]["state"]["timestamp"] = "2026-11-20T09:15:01.000+0000"
+    finished = deliver_all(aws, controller, [load_event("alarm-lambda-alias-dimensions.json"), other], workers=1)
+    decisions = [json.loads(f["output"])["decision"] for f in finished]
+    assert decisions == ["act", "duplicate"]
+    assert "it fired before" in json.loads(finished[1]["output"])["reason"]
+    assert len(IncidentStore(aws.client("dynamodb"), controller.outputs["IncidentTableName"]).list()) == 1
+    assert len(drain_messages(aws, oncall)) == 1
+
+
+def test_a_restored_version_that_alarms_again_pages_instead_of_looping(
+    aws: Any, controller: Any, oncall: str, counted: Any
+) -> None:
+    from rollbackctl.emulator.demo import fire_and_wait
+
+    canary(aws)
+    [first] = fire_and_wait(aws, controller, "checkout-live-errors")
+    assert json.loads(first["output"])["action"] == "rolled_back"
+    fire_and_wait(aws, controller, "checkout-live-errors", state="OK")
+    [again] = fire_and_wait(aws, controller, "checkout-live-errors")
+    incident = json.loads(again["output"])
+    assert incident["action"] == "refused"
+    assert "no loops" in incident["reason"]
+    assert counted.mutating_calls() == [("lambda", "UpdateAlias")]
+    assert [m["MessageAttributes"]["action"]["Value"] for m in drain_messages(aws, oncall)] == [
+        "rolled_back",
+        "refused",
+    ]
