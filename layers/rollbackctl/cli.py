@@ -203,6 +203,9 @@ def run(
         if incident is None:
             fail(f"workflow {described['status']}: {described.get('error', '')} {described.get('cause', '')}", 1)
     assert incident is not None
+    if incident.decision == "duplicate" and not as_json:
+        out.print(f"[dim]{incident.reason}[/]")
+        raise typer.Exit(0)
     if as_json:
         print_json(incident.to_dict())
     else:

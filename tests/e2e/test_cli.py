@@ -225,10 +225,17 @@ def test_tagged_custom_metric_alarm_from_another_process(local_aws: tuple[str, d
     assert "payments:live 2 -> 1" in message["Subject"]
 
 
-def test_run_sends_the_event_file_through_the_deployed_controller(local_aws: tuple[str, dict[str, str]]) -> None:
+def test_run_sends_the_event_file_through_the_deployed_controller(
+    local_aws: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
     endpoint, _ = local_aws
     stable, canary = fresh_canary(endpoint, "checkout")  # the function the event file's alarm guards
-    result = rollbackctl("run", str(EVENTS / "alarm-lambda-alias-dimensions.json"), "--json", endpoint=endpoint)
+    # the sample event, as if the alarm had just fired (an older one would predate the earlier restore)
+    event = json.loads((EVENTS / "alarm-lambda-alias-dimensions.json").read_text())
+    event["detail"]["state"]["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime())
+    fresh = tmp_path / "alarm.json"
+    fresh.write_text(json.dumps(event))
+    result = rollbackctl("run", str(fresh), "--json", endpoint=endpoint)
     assert result.returncode == 0, result.stderr
     incident = json.loads(result.stdout)
     assert incident["action"] == "rolled_back"
@@ -244,6 +251,10 @@ def test_run_sends_the_event_file_through_the_deployed_controller(local_aws: tup
     assert listed.returncode == 0, listed.stderr
     history = json.loads(listed.stdout)
     assert [i["action"] for i in history][:2] == ["ignored", "rolled_back"]
+
+    again = rollbackctl("run", str(fresh), endpoint=endpoint)
+    assert again.returncode == 0, again.stderr
+    assert "duplicate" in again.stdout
     assert history[0]["started_at"] >= history[1]["started_at"]
 
 
