@@ -104,3 +104,44 @@ def test_a_restored_version_that_alarms_again_pages_instead_of_looping(
         "rolled_back",
         "refused",
     ]
+
+
+def kill_switch_on(aws: Any, deployment: Any) -> None:
+    aws.client("ssm").put_parameter(Name="/rollbackctl/kill-switch", Value="on", Overwrite=True)
+
+
+def test_kill_switch_on_means_zero_mutating_calls_in_every_scenario(counted: Any) -> None:
+    from rollbackctl.emulator.demo import play
+    from tests.conftest import TEMPLATE
+
+    outcomes = play(TEMPLATE, prepare=kill_switch_on)
+    assert counted.mutating_calls() == []
+    actions = {o.scenario.name: o.incident.action if o.incident else None for o in outcomes}
+    assert actions == {
+        "canary": "refused",
+        "all-at-once": "refused",
+        "ecs-rolling": "refused",
+        "no-known-good": "refused",
+        "dry-run": "refused",
+        "build-failed": "ignored",
+        "unguarded": "ignored",
+    }
+    for outcome in outcomes:
+        if outcome.scenario.expected_action in ("rolled_back", "dry_run"):
+            assert outcome.incident is not None and "kill switch is 'on'" in outcome.incident.reason
+
+
+def test_dry_run_stack_means_zero_mutating_calls_and_says_what_it_would_do(counted: Any) -> None:
+    from rollbackctl.emulator.demo import play
+    from tests.conftest import TEMPLATE
+
+    outcomes = play(TEMPLATE, overrides={"Mode": "dry-run"})
+    assert counted.mutating_calls() == []
+    assert all(o.incident is not None for o in outcomes)
+    for outcome in outcomes:
+        assert outcome.incident is not None
+        if outcome.scenario.expected_action in ("rolled_back", "dry_run"):
+            assert outcome.incident.action == "dry_run"
+            assert outcome.incident.reason.startswith("dry run (") and " would " in outcome.incident.reason
+        else:
+            assert outcome.incident.action == outcome.scenario.expected_action

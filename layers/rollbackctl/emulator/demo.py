@@ -299,10 +299,15 @@ def run_scenario(aws: Emulator, d: Deployment, scenario: Scenario, queue_url: st
 
 
 def play(
-    template: Path, overrides: dict[str, str] | None = None, on_outcome: Callable[[Outcome], None] | None = None
+    template: Path,
+    overrides: dict[str, str] | None = None,
+    on_outcome: Callable[[Outcome], None] | None = None,
+    prepare: Callable[[Emulator, Deployment], None] | None = None,
 ) -> list[Outcome]:
     with Emulator() as aws:
         deployment = deploy(aws, template, overrides=overrides)
+        if prepare:
+            prepare(aws, deployment)
         queue_url = subscribe_queue(aws, deployment.outputs["NotificationTopicArn"])
         outcomes = []
         for scenario in SCENARIOS:

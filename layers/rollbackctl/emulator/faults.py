@@ -6,7 +6,9 @@ starts (the handlers' included) sees it, and the emulator never applies the writ
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,7 +50,9 @@ class Faults:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self.hits: list[tuple[str, str, str]] = []
-        self.calls: list[tuple[str, str]] = []  # every AWS call made by a client of this process
+        # every AWS call a Lambda handler made: (function, service, operation)
+        self.calls: list[tuple[str, str, str]] = []
+        self.local = threading.local()
 
     def add(self, service: str, operation: str, code: str, message: str = "injected", times: int | None = None) -> None:
         with self._lock:
@@ -61,7 +65,17 @@ class Faults:
             self.calls.clear()
 
     def mutating_calls(self) -> list[tuple[str, str]]:
-        return [call for call in self.calls if call in MUTATING]
+        """The mutating calls the controller's handlers made (not the test's or the estate's own)."""
+        return [(service, op) for _, service, op in self.calls if (service, op) in MUTATING]
+
+    @contextlib.contextmanager
+    def handler(self, function: str) -> Iterator[None]:
+        """Calls made inside this block are the handler's (the runtime wraps every invocation)."""
+        self.local.function = function
+        try:
+            yield
+        finally:
+            self.local.function = None
 
     def match(self, service: str, operation: str) -> Fault | None:
         with self._lock:
@@ -88,7 +102,9 @@ class _Response:
 def _before_call(model: Any = None, **_: Any) -> Any:
     if model is None:
         return None
-    FAULTS.calls.append((model.service_model.service_name, model.name))
+    function = getattr(FAULTS.local, "function", None)
+    if function:
+        FAULTS.calls.append((function, model.service_model.service_name, model.name))
     fault = FAULTS.match(model.service_model.service_name, model.name)
     if fault is None:
         return None

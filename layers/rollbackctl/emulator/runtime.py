@@ -20,6 +20,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
+from .faults import FAULTS
+
 
 class _ThreadStdout(io.TextIOBase):
     """sys.stdout stand-in: writes go to the current thread's capture buffer if it has one."""
@@ -145,7 +147,8 @@ class InProcessRuntime:
                 fn.function_name, fn.handler, dict(fn.environment_vars or {}), str(fn.last_modified)
             )
             context = LambdaContext(fn.function_name, str(fn.version), fn.function_arn, int(fn.memory_size))
-            result = container.handler(event, context)
+            with FAULTS.handler(fn.function_name):
+                result = container.handler(event, context)
             payload = json.dumps(result)
         except Exception as exc:
             errored = True
