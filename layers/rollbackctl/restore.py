@@ -10,13 +10,23 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from . import pipelines
+from . import pipelines, plans
 from .aws import AWS_ERRORS, Clients, error_code
 from .config import Settings
 from .model import Incident, Plan, iso, parse_time, short_version, utcnow
 from .plans import describe, weighted_forwards
 from .store import IncidentStore, Ledger
 from .triage import read_kill_switch_safely
+
+MAX_DECISIONS = 3  # a conflicting change is re-read and re-decided at most this often
+GONE = (
+    "ResourceNotFoundException",
+    "ServiceNotFoundException",
+    "ClusterNotFoundException",
+    "DeploymentDoesNotExistException",
+    "ListenerNotFound",
+    "RuleNotFound",
+)
 
 
 class RestoreIncomplete(RuntimeError):
@@ -123,7 +133,32 @@ def restore(
 
     # Audit first: the record says what is about to change before it changes.
     IncidentStore(clients.dynamodb, settings.incident_table).put(incident)
-    shift_traffic(clients, plan)
+    ledger = Ledger(clients.dynamodb, settings.ledger_table)
+    for attempt in range(1, MAX_DECISIONS + 1):
+        try:
+            shift_traffic(clients, plan)
+            break
+        except AWS_ERRORS as exc:
+            code = error_code(exc)
+            if code in GONE:
+                incident.decision = "refuse"
+                incident.conclude(
+                    "refused", f"{plan.target} disappeared before it could be restored ({code}); nothing was changed"
+                )
+                return incident
+            if code != "PreconditionFailedException" or attempt == MAX_DECISIONS:
+                raise
+            # Someone changed the alias since triage read it: read it again and decide again.
+            try:
+                plan = plans.plan_lambda_alias(clients, plan.target, ledger)
+            except plans.Refusal as refusal:
+                incident.decision = "refuse"
+                incident.conclude(
+                    "refused", f"the alias changed while rollbackctl was acting; decided again: {refusal}"
+                )
+                return incident
+            incident.plan, incident.from_version, incident.to_version = plan, plan.from_version, plan.to_version
+            incident.record_step("restore", "skipped", f"the alias changed since triage ({code}); decided again")
     read_back(clients, plan)
     restored = now()
     incident.restored_at = iso(restored)
@@ -131,7 +166,6 @@ def restore(
     incident.record_step("restore", "done", describe(plan))
     incident.conclude("rolled_back", f"{incident.reason}; done")
 
-    ledger = Ledger(clients.dynamodb, settings.ledger_table)
     ledger.record(incident.target, plan.from_version, "bad", f"rolled back by {incident.incident_id}")
     ledger.record(incident.target, plan.to_version, "good", f"restored by {incident.incident_id}")
     ledger.record_restore(incident.target, plan.to_version, incident.incident_id, incident.restored_at)

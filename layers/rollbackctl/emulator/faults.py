@@ -1,18 +1,23 @@
-"""Fault injection for tests: make one AWS operation fail the way AWS would, before it is sent.
+"""Fault injection and call counting for tests, as botocore built-in handlers (so every client created
+after the emulator starts, the handlers' included, has them).
 
-Registered as a botocore built-in ``before-call`` handler, so every client created after the emulator
-starts (the handlers' included) sees it, and the emulator never applies the write.
+- ``before-send``: an injected fault answers the HTTP attempt the way AWS would (status, error code), so
+  botocore's retry mode sees it (throttling is retried), and the emulator never applies the write.
+- ``before-call``: every API call a Lambda handler makes is counted, once per call.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import botocore.handlers
+from botocore.awsrequest import AWSResponse
+from moto.core.botocore_stubber import MockRawResponse
 
 # The calls that change what serves traffic or what ships: "zero mutating calls" is counted over these.
 MUTATING = {
@@ -91,32 +96,41 @@ class Faults:
 FAULTS = Faults()
 
 
-class _Response:
-    def __init__(self, status: int) -> None:
-        self.status_code = status
-        self.headers: dict[str, str] = {}
-        self.content = b""
-        self.text = ""
-
-
-def _before_call(model: Any = None, **_: Any) -> Any:
-    if model is None:
-        return None
+def _before_call(model: Any = None, **_: Any) -> None:
     function = getattr(FAULTS.local, "function", None)
-    if function:
+    if model is not None and function:
         FAULTS.calls.append((function, model.service_model.service_name, model.name))
-    fault = FAULTS.match(model.service_model.service_name, model.name)
-    if fault is None:
+
+
+def _before_send(request: Any = None, event_name: str = "", **_: Any) -> Any:
+    if not getattr(FAULTS.local, "function", None):
+        return None  # faults are for the controller's handlers, not for the test or the estate
+    parts = [*event_name.split("."), "", ""]
+    service, operation = parts[1], parts[2]
+    fault = FAULTS.match(service, operation)
+    if fault is None or request is None:
         return None
+    # botocore emits before-send to every handler and takes the first response; moto's responder comes
+    # after this one. Point the request nowhere so moto finds no backend for it and applies nothing.
+    url = request.url
+    request.url = "https://injected-fault.invalid/"
     status = STATUS.get(fault.code, 400)
-    parsed = {
-        "Error": {"Code": fault.code, "Message": fault.message},
-        "ResponseMetadata": {"HTTPStatusCode": status, "HTTPHeaders": {}},
-    }
-    return _Response(status), parsed
+    headers = {"x-amzn-ErrorType": fault.code, "x-amzn-RequestId": "injected"}
+    if "x-www-form-urlencoded" in str(request.headers.get("Content-Type", "")):
+        body = (
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{fault.code}</Code><Message>{fault.message}"
+            "</Message></Error><RequestId>injected</RequestId></ErrorResponse>"
+        )
+        headers["Content-Type"] = "text/xml"
+    else:
+        body = json.dumps({"__type": fault.code, "message": fault.message, "Message": fault.message})
+        headers["Content-Type"] = "application/x-amz-json-1.1"
+    return AWSResponse(url, status, headers, MockRawResponse(body))
 
 
 def install() -> None:
-    entry = ("before-call", _before_call)
-    if entry not in botocore.handlers.BUILTIN_HANDLERS:
-        botocore.handlers.BUILTIN_HANDLERS.append(entry)
+    handlers = botocore.handlers.BUILTIN_HANDLERS
+    if ("before-call", _before_call) not in handlers:
+        handlers.append(("before-call", _before_call))
+    if ("before-send", _before_send) not in handlers:
+        handlers.insert(0, ("before-send", _before_send))  # ahead of moto's own responder

@@ -8,7 +8,8 @@
   not routed).
 - Step Functions ``StartExecution`` without a name gets a UUID, as AWS documents (moto named it "None",
   so a second unnamed start failed with ExecutionAlreadyExists).
-- Lambda aliases get a new RevisionId on every update, as in AWS.
+- Lambda aliases get a new RevisionId on every update, and UpdateAlias with a stale RevisionId fails with
+  PreconditionFailedException (412), as in AWS.
 - CodePipeline, CodeDeploy and ECS deployments: see ``codepipeline.py``, ``codedeploy.py``, ``ecs.py``.
 - A clock scale for Wait states and Retry intervals (1.0 = real seconds, as in AWS; tests use less).
 """
@@ -23,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from moto.awslambda.models import LambdaAlias, LambdaFunction
+from moto.awslambda.responses import LambdaResponse
 from moto.cloudwatch.models import CloudWatchBackend
 from moto.cloudwatch.responses import CloudWatchResponse
 from moto.events.models import Rule, events_backends
@@ -58,6 +60,24 @@ def _invoke_lambda(self: Any, event: Any = None) -> tuple[str, bool, str]:
         message = f"function {self.function_name} has no in-process handler in the embedded emulator"
         return json.dumps({"errorType": "Lambda.ServiceException", "errorMessage": message}), True, ""
     return runtime.invoke(self, event)
+
+
+def _update_alias_response(self: Any) -> Any:
+    """UpdateAlias with a RevisionId that is not the alias's current one fails, as in AWS (412)."""
+    from urllib.parse import unquote
+
+    from moto.awslambda.exceptions import PreconditionFailedException
+
+    revision = json.loads(self.body or "{}").get("RevisionId")
+    if revision:
+        function_name = unquote(self.path.rsplit("/")[-3])
+        alias = self.backend.get_alias(unquote(self.path.rsplit("/", 2)[-1]), function_name)
+        if alias.revision_id != revision:
+            raise PreconditionFailedException(
+                "The Revision Id provided does not match the latest Revision Id. Call the GetAlias API to retrieve "
+                "the latest Revision Id"
+            )
+    return _originals["update_alias_response"](self)
 
 
 def _alias_update(self: Any, *args: Any, **kwargs: Any) -> None:
@@ -264,6 +284,8 @@ def apply(runtime: InProcessRuntime, time_scale: float = 1.0) -> None:
     codepipeline.install()
     codedeploy.install()
     ecs.install()
+    _originals["update_alias_response"] = LambdaResponse.update_alias
+    LambdaResponse.update_alias = _update_alias_response
     _originals["alias_update"] = LambdaAlias.update
     LambdaAlias.update = _alias_update
     _originals["set_alarm_state"] = CloudWatchBackend.set_alarm_state
