@@ -84,9 +84,10 @@ def target_from_metric(namespace: str, dimensions: dict[str, str], region: str, 
 def targets_from_event_metrics(metrics: list[dict[str, Any]], region: str, account: str) -> list[str]:
     found: list[str] = []
     for entry in metrics:
-        metric = (entry.get("metricStat") or {}).get("metric") or {}
+        stat = entry.get("metricStat")
+        metric = stat.get("metric") if isinstance(stat, dict) else None
         if not isinstance(metric, dict):
-            continue
+            continue  # a metric-math expression, or something malformed: it names no target
         arn = target_from_metric(
             str(metric.get("namespace", "")), _dimensions(metric.get("dimensions")), region, account
         )
