@@ -90,6 +90,30 @@ class Claims:
             return Holder(item.get("owner", {}).get("S", "?"), item.get("incident_id", {}).get("S", "?"))
         return None
 
+    def take_rate_slot(self, cap: int, window_seconds: int, incident_id: str, now: datetime | None = None) -> bool:
+        """One of ``cap`` automatic rollbacks allowed in the current fixed window; False when none is left."""
+        now = now or utcnow()
+        bucket = int(now.timestamp()) // window_seconds * window_seconds
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key={"id": {"S": f"rate#{bucket}"}},
+                UpdateExpression="ADD #n :one SET expiration = :exp, last_incident = :inc",
+                ConditionExpression="attribute_not_exists(#n) OR #n < :cap",
+                ExpressionAttributeNames={"#n": "count"},
+                ExpressionAttributeValues={
+                    ":one": {"N": "1"},
+                    ":cap": {"N": str(cap)},
+                    ":exp": {"N": str(bucket + window_seconds + CLAIM_TTL_SECONDS)},
+                    ":inc": {"S": incident_id},
+                },
+            )
+        except AWS_ERRORS as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
     def unlock(self, target: str, owner: str) -> None:
         try:
             self.dynamodb.delete_item(

@@ -19,7 +19,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from .aws import AWS_ERRORS, client
+from .aws import AWS_ERRORS, client, wait_for_execution
 from .model import Incident
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -181,7 +181,6 @@ def run(
     as_json: JsonOption = False,
 ) -> None:
     """Send one event through the deployed controller, wait for the workflow, print the incident."""
-    from .emulator.core import wait_for_execution
     from .report import print_incident
 
     text, event = read_event(event_file)
@@ -270,6 +269,93 @@ def unblock(
             f"[green]unblocked[/] {pipeline}/{entry['stage']} (blocked by {entry.get('incident_id') or '?'}): "
             f"{entry['reason']}"
         )
+
+
+KILL_SWITCH = "/rollbackctl/kill-switch"
+
+
+def _switch(value: str, reason: str, by: str) -> None:
+    from .model import iso, utcnow
+
+    if not reason.strip():
+        fail("say why: --reason TEXT (it is recorded with the kill switch)")
+    # The parameter's history keeps every value with its description: the record of who and why.
+    description = f"{value} by {by} at {iso(utcnow())}: {' '.join(reason.split())}"[:1024]
+    try:
+        client("ssm").put_parameter(
+            Name=KILL_SWITCH, Value=value, Type="String", Overwrite=True, Description=description
+        )
+    except AWS_ERRORS as exc:
+        fail(f"cannot set {KILL_SWITCH}: {exc}", 1)
+    out.print(f"kill switch [bold]{value}[/] ({description}); takes effect within 10 seconds")
+
+
+@app.command()
+def pause(
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (recorded).")] = "",
+    by: Annotated[str, typer.Option(help="Who (recorded).", envvar="USER")] = "unknown",
+) -> None:
+    """Set the kill switch: rollbackctl makes no mutating call until resumed."""
+    _switch("on", reason, by)
+
+
+@app.command()
+def resume(
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (recorded).")] = "",
+    by: Annotated[str, typer.Option(help="Who (recorded).", envvar="USER")] = "unknown",
+) -> None:
+    """Clear the kill switch."""
+    _switch("off", reason, by)
+
+
+@app.command()
+def rollback(
+    target: Annotated[str, typer.Argument(help="A Lambda alias ARN or an ECS service ARN.")],
+    to: Annotated[str | None, typer.Option("--to", help="The version / task definition to go back to.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="With --to: override the known-good rule.")] = False,
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (recorded).")] = "",
+    by: Annotated[str, typer.Option(help="Who (recorded).", envvar="USER")] = "unknown",
+    stack_name: StackOption = "rollbackctl",
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the workflow.")] = 900.0,
+    as_json: JsonOption = False,
+) -> None:
+    """Start the rollback workflow by hand for one target (same safety rules as an alarm)."""
+    import hashlib
+    import uuid
+
+    from .model import iso, utcnow
+    from .report import print_incident
+
+    if force and not to:
+        fail("--force only goes with --to VERSION: it overrides the known-good rule for that version")
+    if not reason.strip():
+        fail("say why: --reason TEXT (it is recorded in the incident)")
+    parts = target.split(":")
+    now = iso(utcnow())
+    event = {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Manual Rollback",
+        "source": "rollbackctl",
+        "account": parts[4] if len(parts) > 5 else "",
+        "time": now,
+        "region": parts[3] if len(parts) > 5 else "",
+        "resources": [target],
+        "detail": {"target": target, "to": to or "", "force": force, "by": by, "reason": reason.strip()},
+    }
+    outputs = stack_outputs(stack_name)
+    sfn = client("stepfunctions")
+    name = "manual-" + hashlib.sha256(f"{target}|{now}".encode()).hexdigest()[:24]
+    execution = sfn.start_execution(stateMachineArn=outputs["StateMachineArn"], name=name, input=json.dumps(event))
+    described = wait_for_execution(sfn, execution["executionArn"], timeout)
+    if described["status"] != "SUCCEEDED":
+        fail(f"workflow {described['status']}: {described.get('cause', '')}", 1)
+    incident = Incident.from_dict(json.loads(described["output"]))
+    if as_json:
+        print_json(incident.to_dict())
+    else:
+        print_incident(out, incident)
+    raise typer.Exit(0 if incident.action in ("rolled_back", "dry_run") else 1)
 
 
 FUNCTIONS_DIR = "functions"

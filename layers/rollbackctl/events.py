@@ -16,7 +16,16 @@ PIPELINE_EXECUTION = ("aws.codepipeline", "CodePipeline Pipeline Execution State
 PIPELINE_ACTION = ("aws.codepipeline", "CodePipeline Action Execution State Change")
 CODEDEPLOY_DEPLOYMENT = ("aws.codedeploy", "CodeDeploy Deployment State-change Notification")
 ECS_DEPLOYMENT = ("aws.ecs", "ECS Deployment State Change")
-HANDLED = (ALARM_STATE_CHANGE, PIPELINE_EXECUTION, PIPELINE_ACTION, CODEDEPLOY_DEPLOYMENT, ECS_DEPLOYMENT)
+# Started by an operator with `rollbackctl rollback TARGET` (never through EventBridge).
+MANUAL_ROLLBACK = ("rollbackctl", "Manual Rollback")
+HANDLED = (
+    ALARM_STATE_CHANGE,
+    PIPELINE_EXECUTION,
+    PIPELINE_ACTION,
+    CODEDEPLOY_DEPLOYMENT,
+    ECS_DEPLOYMENT,
+    MANUAL_ROLLBACK,
+)
 ALARM_STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
 MAX_NAME = 255
 
@@ -186,7 +195,32 @@ class EcsDeploymentFailure:
         )
 
 
-Signal = AlarmChange | PipelineFailure | CodeDeployFailure | EcsDeploymentFailure
+@dataclass
+class ManualRollback:
+    """An operator asked for a rollback of one target, optionally to a given version (--force: any)."""
+
+    target: str
+    to_version: str
+    force: bool
+    by: str
+    why: str
+    envelope: _Envelope
+
+    def trigger(self) -> Trigger:
+        return Trigger(
+            "manual",
+            self.by,
+            self.target,
+            "REQUESTED",
+            self.envelope.time,
+            self.why,
+            self.envelope.event_id,
+            self.envelope.region,
+            self.envelope.account,
+        )
+
+
+Signal = AlarmChange | PipelineFailure | CodeDeployFailure | EcsDeploymentFailure | ManualRollback
 
 
 def parse(event: Any) -> Signal:
@@ -221,6 +255,18 @@ def parse(event: Any) -> Signal:
                 required=False,
                 limit=2048,
             ),
+            envelope=envelope,
+        )
+    if kind == MANUAL_ROLLBACK:
+        force = detail.get("force", False)
+        if not isinstance(force, bool):
+            raise InvalidEvent("detail.force must be true or false")
+        return ManualRollback(
+            target=_text(detail.get("target"), "detail.target", limit=2048),
+            to_version=_text(detail.get("to"), "detail.to", required=False, limit=2048),
+            force=force,
+            by=_text(detail.get("by"), "detail.by", limit=256),
+            why=_text(detail.get("reason"), "detail.reason", limit=1024),
             envelope=envelope,
         )
     if kind == CODEDEPLOY_DEPLOYMENT:

@@ -286,6 +286,46 @@ def plan_for(clients: Clients, target: str, ledger: Ledger, region: str, account
     return plan_alb_weights(clients, target, ledger) or plan_ecs_service(clients, target, ledger)
 
 
+def plan_to_version(clients: Clients, target: str, version: str) -> Plan:
+    """An operator's explicit version (rollbackctl rollback --to): it must exist; whether it may be used
+    (known-good, or --force) is triage's call."""
+    if targets.kind_of(target) == "lambda-alias":
+        function, alias_name = _alias_parts(target)
+        try:
+            alias = clients.lambda_.get_alias(FunctionName=function, Name=alias_name)
+            clients.lambda_.get_function_configuration(FunctionName=function, Qualifier=version)
+        except AWS_ERRORS as exc:
+            raise Refusal(
+                f"{function}:{alias_name} or its version {version} does not exist "
+                f"({error_code(exc) or type(exc).__name__}); nothing was changed"
+            ) from exc
+        weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+        current = sorted(weights, key=lambda v: (len(v), v))[-1] if weights else str(alias["FunctionVersion"])
+        details = {"function_name": function, "alias": alias_name, "revision_id": alias["RevisionId"]}
+        return Plan("lambda-alias", "repoint", target, current, version, details)
+    cluster, service = _service_parts(target)
+    services = clients.ecs.describe_services(cluster=cluster, services=[service]).get("services", [])
+    primary = next(
+        (d for d in (services[0].get("deployments", []) if services else []) if d["status"] == "PRIMARY"), None
+    )
+    if primary is None:
+        raise Refusal(f"ECS service {cluster}/{service} does not exist or has no PRIMARY deployment")
+    try:
+        described = clients.ecs.describe_task_definition(taskDefinition=version)["taskDefinition"]
+    except AWS_ERRORS as exc:
+        raise Refusal(f"task definition {version} does not exist ({error_code(exc)}); nothing was changed") from exc
+    if described.get("status") != "ACTIVE":
+        raise Refusal(f"task definition {version} is {described.get('status')}; nothing was changed")
+    return Plan(
+        "ecs-service",
+        "ecs-rolling",
+        target,
+        primary["taskDefinition"],
+        described["taskDefinitionArn"],
+        {"cluster": cluster, "service": service, "source": "asked for by an operator"},
+    )
+
+
 def describe(plan: Plan) -> str:
     d = plan.details
     if plan.strategy == "canary":

@@ -80,6 +80,11 @@ def _target_of_signal(signal: events.Signal, clients: Clients, incident: Inciden
         return signal.service_arn, {}
     if isinstance(signal, events.CodeDeployFailure):
         return _target_of_codedeploy(signal, clients, incident), {}
+    if isinstance(signal, events.ManualRollback):
+        if targets.kind_of(signal.target) is None:
+            _refuse(incident, f"{signal.target[:300]} is neither a Lambda alias ARN nor an ECS service ARN")
+            return None, {}
+        return signal.target, {}
     # A pipeline that failed has stopped itself: record it (diagnosis reads it), change nothing.
     _ignore(
         incident,
@@ -185,6 +190,8 @@ def triage(
     incident.pipeline = pipelines.from_tags(("alarm", alarm_tags), ("target", tags))
 
     ledger = Ledger(clients.dynamodb, settings.ledger_table)
+    if isinstance(signal, events.ManualRollback):
+        return _decide_manual(signal, incident, clients, ledger, read_kill_switch, mode, mode_source, claims)
     last = ledger.last_restore(target)
     if last is not None and parse_time(trigger.time) <= parse_time(last.restored_at):
         # Fired before rollbackctl put the target back: part of the incident already handled.
@@ -218,13 +225,64 @@ def triage(
         incident.decision = "dry_run"
         incident.conclude("dry_run", f"dry run ({mode_source}): would {describe_plan(plan)}")
         return incident
-    holder = claims.lock(target, owner, incident.incident_id)
+    if not claims.take_rate_slot(settings.rate_cap_count, settings.rate_cap_window_seconds, incident.incident_id):
+        return _refuse(
+            incident,
+            f"rate cap reached: {settings.rate_cap_count} automatic rollbacks already in this "
+            f"{settings.rate_cap_window_seconds // 60}-minute window across the account; "
+            f"paging instead of acting; would have had to {describe_plan(plan)}",
+        )
+    return _act(incident, claims, f"{trigger.kind} {trigger.name} fired: {describe_plan(plan)}")
+
+
+def _act(incident: Incident, claims: Claims, reason: str) -> Incident:
+    assert incident.target is not None
+    holder = claims.lock(incident.target, incident.owner, incident.incident_id)
     if holder is not None:
         return _refuse(
             incident,
-            f"incident {holder.incident_id} is acting on {target} right now (it holds the "
-            "target's lock); rollbackctl acts on one deployment of a target at a time",
+            f"incident {holder.incident_id} is acting on {incident.target} right now (it holds "
+            "the target's lock); rollbackctl acts on one deployment of a target at a time",
         )
     incident.decision = "act"
-    incident.reason = f"{trigger.kind} {trigger.name} fired: {describe_plan(plan)}"
+    incident.reason = reason
     return incident
+
+
+def _decide_manual(
+    signal: events.ManualRollback,
+    incident: Incident,
+    clients: Clients,
+    ledger: Ledger,
+    read_kill_switch: Callable[[], str],
+    mode: str,
+    mode_source: str,
+    claims: Claims,
+) -> Incident:
+    """Same safety rules as an alarm (mode, kill switch, lock, known-good), except what --force overrides."""
+    target = signal.target
+    try:
+        if signal.to_version:
+            plan = plans.plan_to_version(clients, target, signal.to_version)
+            good = any(e.version == plan.to_version and e.status == "good" for e in ledger.entries(target))
+            if not signal.force and (not good or ledger.is_bad(target, plan.to_version)):
+                return _refuse(
+                    incident,
+                    f"{short_version(plan.to_version)} is not known-good for {target}; "
+                    "rollbackctl rollback --to VERSION --force overrides the known-good rule",
+                )
+        else:
+            plan = plans.plan_for(clients, target, ledger, target.split(":")[3], target.split(":")[4])
+    except Refusal as exc:
+        return _refuse(incident, str(exc))
+    incident.plan, incident.from_version, incident.to_version = plan, plan.from_version, plan.to_version
+    kill_on, kill_why = read_kill_switch_safely(read_kill_switch)
+    if kill_on:
+        return _refuse(incident, f"{kill_why}: no change made; would have had to {describe_plan(plan)}")
+    forced = " (--force: the known-good rule was overridden)" if signal.force and signal.to_version else ""
+    asked = f"rollback asked for by {signal.by} ({signal.why}){forced}"
+    if mode == "dry-run":
+        incident.decision = "dry_run"
+        incident.conclude("dry_run", f"dry run ({mode_source}): {asked}: would {describe_plan(plan)}")
+        return incident
+    return _act(incident, claims, f"{asked}: {describe_plan(plan)}")

@@ -3,8 +3,10 @@ whatever arrives, triage ends in an incident with a reason and makes no mutating
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from rollbackctl.aws import Clients
@@ -17,13 +19,12 @@ from tests.conftest import TEMPLATE
 from tests.hostile import hostile_events
 
 EXAMPLES = 150
-_world: dict[str, Any] = {}
 
 
-def world() -> dict[str, Any]:
-    """One emulator for all examples (hypothesis calls the test many times; a fixture would be per test)."""
-    if not _world:
-        aws = Emulator(time_scale=0.001).start()
+@pytest.fixture(scope="module")
+def world() -> Iterator[dict[str, Any]]:
+    """One emulator for all examples (hypothesis runs the test body many times within one test)."""
+    with Emulator(time_scale=0.001) as aws:
         d = deploy(aws, TEMPLATE)
         estate.lambda_with_versions(aws, "checkout", 2)
         estate.alias(aws, "checkout", "live", "1", canary=("2", 0.1))
@@ -35,30 +36,27 @@ def world() -> dict[str, Any]:
             "MODE": "enforce",
             "KILL_SWITCH_PARAMETER": "/rollbackctl/kill-switch",
             "CLAIMS_TABLE": d.outputs["ClaimsTableName"],
+            "RATE_CAP_COUNT": "5",
+            "RATE_CAP_WINDOW_SECONDS": "3600",
         }
         clients = Clients.create(aws.session())
-        _world.update(
-            aws=aws,
-            clients=clients,
-            settings=Settings.from_env(env),
-            claims=Claims(clients.dynamodb, env["CLAIMS_TABLE"]),
-        )
-    return _world
+        yield {
+            "clients": clients,
+            "settings": Settings.from_env(env),
+            "claims": Claims(clients.dynamodb, env["CLAIMS_TABLE"]),
+        }
 
 
-def teardown_module() -> None:
-    if _world:
-        _world["aws"].stop()
-        _world.clear()
-
-
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(hostile_events())
-def test_triage_of_any_event_ends_in_a_reasoned_incident_without_mutating(event: Any) -> None:
-    w = world()
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(event=hostile_events())
+def test_triage_of_any_event_ends_in_a_reasoned_incident_without_mutating(world: dict[str, Any], event: Any) -> None:
     FAULTS.clear()
     with FAULTS.handler("fuzz-triage"):
-        incident = triage(event, w["clients"], w["settings"], lambda: "off", w["claims"], owner="fuzz")
+        incident = triage(event, world["clients"], world["settings"], lambda: "off", world["claims"], owner="fuzz")
     assert incident.reason
     assert incident.decision in ("act", "ignore", "dry_run", "refuse", "duplicate")
     assert FAULTS.mutating_calls() == []

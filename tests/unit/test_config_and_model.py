@@ -15,6 +15,8 @@ ENV = {
     "MODE": "enforce",
     "KILL_SWITCH_PARAMETER": "/rollbackctl/kill-switch",
     "CLAIMS_TABLE": "c",
+    "RATE_CAP_COUNT": "5",
+    "RATE_CAP_WINDOW_SECONDS": "3600",
 }
 
 
@@ -25,6 +27,13 @@ def test_complete_environment_is_read() -> None:
 def test_missing_settings_are_all_named() -> None:
     with pytest.raises(ConfigError, match="INCIDENT_TABLE, TOPIC_ARN"):
         Settings.from_env({k: v for k, v in ENV.items() if k not in ("INCIDENT_TABLE", "TOPIC_ARN")})
+
+
+def test_a_rate_cap_that_is_not_a_positive_number_is_refused() -> None:
+    with pytest.raises(ConfigError, match="RATE_CAP_COUNT must be a whole number"):
+        Settings.from_env({**ENV, "RATE_CAP_COUNT": "many"})
+    with pytest.raises(ConfigError, match="RATE_CAP_WINDOW_SECONDS must be at least 1"):
+        Settings.from_env({**ENV, "RATE_CAP_WINDOW_SECONDS": "0"})
 
 
 def test_an_unknown_mode_is_refused() -> None:

@@ -4,7 +4,8 @@ Only the CLI and the tests import this package; it needs the ``local`` extra (mo
 imports it.
 """
 
-from .core import ACCOUNT, REGION, Emulator, free_port, wait_for_execution
+from ..aws import wait_for_execution
+from .core import ACCOUNT, REGION, Emulator, free_port
 from .deployer import DeployError, Deployment, deploy, parse_overrides
 
 __all__ = [

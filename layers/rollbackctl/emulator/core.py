@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 from typing import Any
 
 import boto3
@@ -115,15 +114,3 @@ def _shared_botocore() -> botocore.session.Session:
     if not _BOTOCORE:
         _BOTOCORE.append(botocore.session.get_session())
     return _BOTOCORE[0]
-
-
-def wait_for_execution(sfn: Any, execution_arn: str, timeout: float = 60.0) -> dict[str, Any]:
-    """Poll DescribeExecution until the execution leaves RUNNING."""
-    deadline = time.monotonic() + timeout
-    while True:
-        described: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
-        if described["status"] != "RUNNING":
-            return described
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"execution {execution_arn} still RUNNING after {timeout:.0f}s")
-        time.sleep(0.02)

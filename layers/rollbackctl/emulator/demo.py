@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..aws import wait_for_execution
 from ..model import Incident
 from ..store import IncidentStore, Ledger
 from . import estate
-from .core import ACCOUNT, Emulator, wait_for_execution
+from .core import ACCOUNT, Emulator
 from .deployer import Deployment, deploy
 
 Check = Callable[[Emulator, Deployment], list[str]]

@@ -1,0 +1,98 @@
+"""Operator controls through the deployed workflow: pause / resume, a rollback by hand, the rate cap."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from rollbackctl.cli import app
+from rollbackctl.emulator import deploy, estate
+from rollbackctl.emulator.demo import fire_and_wait
+from rollbackctl.emulator.faults import FAULTS
+from tests.conftest import TEMPLATE
+
+CHECKOUT = "arn:aws:lambda:us-east-1:123456789012:function:checkout:live"
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def counted() -> Any:
+    FAULTS.clear()
+    yield FAULTS
+    FAULTS.clear()
+
+
+def canary(aws: Any, name: str = "checkout", versions: int = 2) -> None:
+    estate.lambda_with_versions(aws, name, versions)
+    estate.alias(aws, name, "live", "1", canary=("2", 0.1))
+    estate.lambda_errors_alarm(aws, f"{name}-live-errors", name, "live")
+
+
+def alias(aws: Any, name: str = "checkout") -> tuple[str, dict[str, float]]:
+    found = aws.client("lambda").get_alias(FunctionName=name, Name="live")
+    return found["FunctionVersion"], (found.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+
+
+def test_pause_stops_every_mutation_and_resume_lifts_it_both_recorded(aws: Any, controller: Any, counted: Any) -> None:
+    canary(aws)
+    assert runner.invoke(app, ["pause"]).exit_code == 2  # a reason is required
+    paused = runner.invoke(app, ["pause", "--reason", "migration in progress", "--by", "alice"])
+    assert paused.exit_code == 0, paused.output
+    [incident] = fire_and_wait(aws, controller, "checkout-live-errors")
+    assert json.loads(incident["output"])["action"] == "refused"
+    assert counted.mutating_calls() == []
+    assert alias(aws) == ("1", {"2": 0.1})
+
+    assert runner.invoke(app, ["resume", "--reason", "migration done", "--by", "bob"]).exit_code == 0
+    history = aws.client("ssm").get_parameter_history(Name="/rollbackctl/kill-switch")["Parameters"]
+    assert [(p["Value"], p.get("Description", "").split(" at ")[0]) for p in history[-2:]] == [
+        ("on", "on by alice"),
+        ("off", "off by bob"),
+    ]
+    assert "migration in progress" in history[-2]["Description"]
+
+
+def test_rollback_by_hand_follows_the_same_rules(aws: Any, controller: Any) -> None:
+    canary(aws)
+    result = runner.invoke(
+        app, ["rollback", CHECKOUT, "--reason", "customers report errors", "--by", "carol", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    incident = json.loads(result.stdout)
+    assert incident["action"] == "rolled_back"
+    assert incident["trigger"]["kind"] == "manual"
+    assert "asked for by carol (customers report errors)" in incident["reason"]
+    assert alias(aws) == ("1", {})
+
+
+def test_rollback_to_a_version_not_known_good_needs_force_and_says_so(aws: Any, controller: Any) -> None:
+    estate.lambda_with_versions(aws, "checkout", 3)
+    estate.alias(aws, "checkout", "live", "3")
+    refused = runner.invoke(app, ["rollback", CHECKOUT, "--to", "1", "--reason", "back to the old one", "--json"])
+    assert refused.exit_code == 1
+    assert "not known-good" in json.loads(refused.stdout)["reason"]
+    assert alias(aws) == ("3", {})
+    assert runner.invoke(app, ["rollback", CHECKOUT, "--force", "--reason", "x"]).exit_code == 2
+
+    forced = runner.invoke(app, ["rollback", CHECKOUT, "--to", "1", "--force", "--reason", "old one", "--json"])
+    assert forced.exit_code == 0, forced.output
+    incident = json.loads(forced.stdout)
+    assert incident["action"] == "rolled_back"
+    assert "--force: the known-good rule was overridden" in incident["reason"]
+    assert alias(aws) == ("1", {})
+
+
+def test_past_the_rate_cap_rollbacks_page_instead_of_act(aws: Any, counted: Any) -> None:
+    controller = deploy(aws, TEMPLATE, overrides={"RateCapCount": "1"})
+    canary(aws, "checkout")
+    canary(aws, "payments")
+    [first] = fire_and_wait(aws, controller, "checkout-live-errors")
+    [second] = fire_and_wait(aws, controller, "payments-live-errors")
+    assert json.loads(first["output"])["action"] == "rolled_back"
+    capped = json.loads(second["output"])
+    assert capped["action"] == "refused" and "rate cap reached" in capped["reason"]
+    assert alias(aws, "payments") == ("1", {"2": 0.1})
+    assert counted.mutating_calls() == [("lambda", "UpdateAlias")]
