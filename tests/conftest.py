@@ -21,6 +21,20 @@ def load_event(name: str) -> dict[str, Any]:
     return data
 
 
+def fresh_event(name: str) -> dict[str, Any]:
+    """A sample event as if it had just been emitted (an older alarm predates the estate's deployment, and
+    rollbackctl rightly ignores an alarm that was red before the deployment began)."""
+    import time
+
+    event = load_event(name)
+    now = time.time()
+    event["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
+    state = (event.get("detail") or {}).get("state")
+    if isinstance(state, dict):
+        state["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime(now))
+    return event
+
+
 @pytest.fixture
 def aws() -> Iterator[Any]:
     """The embedded AWS, in this process, with a fast clock (Wait and Retry intervals ~1000x shorter)."""

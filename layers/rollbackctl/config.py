@@ -24,6 +24,7 @@ class Settings:
     claims_table: str
     rate_cap_count: int
     rate_cap_window_seconds: int
+    watch_window_seconds: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -37,6 +38,7 @@ class Settings:
             "claims_table": "CLAIMS_TABLE",
             "rate_cap_count": "RATE_CAP_COUNT",
             "rate_cap_window_seconds": "RATE_CAP_WINDOW_SECONDS",
+            "watch_window_seconds": "WATCH_WINDOW_SECONDS",
         }
         missing = [var for var in names.values() if not env.get(var)]
         if missing:
@@ -44,7 +46,7 @@ class Settings:
         values: dict[str, Any] = {field: env[var] for field, var in names.items()}
         if values["mode"] not in MODES:
             raise ConfigError(f"MODE must be one of {', '.join(MODES)}, got {values['mode']!r}")
-        for field in ("rate_cap_count", "rate_cap_window_seconds"):
+        for field in ("rate_cap_count", "rate_cap_window_seconds", "watch_window_seconds"):
             try:
                 values[field] = int(values[field])
             except ValueError:

@@ -57,6 +57,14 @@ class LedgerEntry:
 
 
 @dataclass
+class Deployment:
+    version: str
+    previous_version: str
+    started_at: str
+    actor: str
+
+
+@dataclass
 class Restore:
     incident_id: str
     version: str
@@ -114,6 +122,33 @@ class Ledger:
                 "reason": {"S": incident_id},
                 "restored_version": {"S": version},
             },
+        )
+
+    def record_deployment(self, target: str, version: str, started_at: str, actor: str) -> Deployment | None:
+        """A deployment began on the target; returns the one it replaced (one row per target)."""
+        previous = self.latest_deployment(target)
+        self.dynamodb.put_item(
+            TableName=self.table,
+            Item={
+                "target": {"S": target},
+                "version": {"S": "#deployment"},
+                "status": {"S": "deploying"},
+                "recorded_at": {"S": started_at},
+                "reason": {"S": actor},
+                "deployed_version": {"S": version},
+                "previous_version": {"S": previous.version if previous else ""},
+            },
+        )
+        return previous
+
+    def latest_deployment(self, target: str) -> Deployment | None:
+        item = self.dynamodb.get_item(
+            TableName=self.table, Key={"target": {"S": target}, "version": {"S": "#deployment"}}, ConsistentRead=True
+        ).get("Item")
+        if not item:
+            return None
+        return Deployment(
+            item["deployed_version"]["S"], item["previous_version"]["S"], item["recorded_at"]["S"], item["reason"]["S"]
         )
 
     def last_restore(self, target: str) -> Restore | None:

@@ -208,6 +208,23 @@ def triage(
             "deployment is not the suspect, so rollbackctl pages a human instead of rolling "
             "back again (no loops)",
         )
+    deployment = ledger.latest_deployment(target)
+    if isinstance(signal, events.AlarmChange) and deployment is not None:
+        began = f"the deployment of {short_version(deployment.version)} began at {deployment.started_at}"
+        if parse_time(trigger.time) < parse_time(deployment.started_at):
+            return _ignore(
+                incident,
+                f"alarm {signal.name} went to ALARM at {trigger.time}, before {began}: an alarm "
+                "that was already red neither blocks the deployment nor reverts it",
+            )
+        age = (now() - parse_time(deployment.started_at)).total_seconds()
+        if age > settings.watch_window_seconds:
+            return _refuse(
+                incident,
+                f"{began} on {target}, {int(age)} s ago, past the {settings.watch_window_seconds}"
+                " s watch window: the deployment is not the suspect any more, so rollbackctl "
+                "pages a human instead of rolling back",
+            )
     region, account = target.split(":")[3], target.split(":")[4]
     try:
         plan = plans.plan_for(clients, target, ledger, region, account)

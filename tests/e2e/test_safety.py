@@ -18,7 +18,7 @@ from rollbackctl.emulator import estate, wait_for_execution
 from rollbackctl.emulator.demo import drain_messages, subscribe_queue
 from rollbackctl.emulator.faults import FAULTS
 from rollbackctl.store import IncidentStore
-from tests.conftest import load_event
+from tests.conftest import fresh_event
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +55,7 @@ def test_100_deliveries_of_one_alarm_make_one_rollback_one_incident_one_message(
     aws: Any, controller: Any, oncall: str, counted: Any
 ) -> None:
     canary(aws)
-    event = load_event("alarm-lambda-alias-dimensions.json")
+    event = fresh_event("alarm-lambda-alias-dimensions.json")
     renamed = [dict(copy.deepcopy(event), id=str(uuid.uuid4())) for _ in range(50)]
     deliveries = [copy.deepcopy(event) for _ in range(50)] + renamed
     random.Random(7).shuffle(deliveries)
@@ -74,11 +74,10 @@ def test_100_deliveries_of_one_alarm_make_one_rollback_one_incident_one_message(
 
 def test_several_alarms_for_one_deployment_make_one_incident(aws: Any, controller: Any, oncall: str) -> None:
     canary(aws)
-    other = copy.deepcopy(load_event("alarm-lambda-alias-dimensions.json"))
+    other = copy.deepcopy(fresh_event("alarm-lambda-alias-dimensions.json"))
     other["detail"]["alarmName"] = "checkout-live-throttles"
     other["resources"] = ["arn:aws:cloudwatch:us-east-1:123456789012:alarm:checkout-live-throttles"]
-    other["detail"]["state"]["timestamp"] = "2026-11-20T09:15:01.000+0000"
-    finished = deliver_all(aws, controller, [load_event("alarm-lambda-alias-dimensions.json"), other], workers=1)
+    finished = deliver_all(aws, controller, [fresh_event("alarm-lambda-alias-dimensions.json"), other], workers=1)
     decisions = [json.loads(f["output"])["decision"] for f in finished]
     assert decisions == ["act", "duplicate"]
     assert "it fired before" in json.loads(finished[1]["output"])["reason"]

@@ -224,18 +224,24 @@ def test_a_failing_mutation_is_caught_recorded_and_paged(aws: Any, controller: A
     assert message["MessageAttributes"]["severity"]["Value"] == "critical"
 
 
-def test_every_events_rule_targets_the_workflow_with_a_dead_letter_queue(aws: Any, controller: Any) -> None:
+def test_every_events_rule_has_its_target_and_a_dead_letter_queue(aws: Any, controller: Any) -> None:
     events = aws.client("events")
     rules = [r for r in events.list_rules()["Rules"] if r["Name"].startswith("rollbackctl-")]
-    patterns = {json.loads(r["EventPattern"])["source"][0]: json.loads(r["EventPattern"]) for r in rules}
-    assert set(patterns) == {"aws.cloudwatch", "aws.codepipeline", "aws.codedeploy", "aws.ecs"}
-    assert patterns["aws.cloudwatch"]["detail"] == {"state": {"value": ["ALARM"]}}
-    assert patterns["aws.codedeploy"]["detail"] == {"state": ["FAILURE", "STOP"]}
     dlq = controller.outputs["EventsDeadLetterQueueUrl"].rsplit("/", 1)[1]
+    workflow, tracker = {}, {}
     for rule in rules:
         [target] = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
-        assert target["Arn"] == controller.outputs["StateMachineArn"]
         assert target["DeadLetterConfig"]["Arn"].endswith(dlq)
+        pattern = json.loads(rule["EventPattern"])
+        if target["Arn"] == controller.outputs["StateMachineArn"]:
+            workflow[pattern["source"][0]] = pattern
+        else:
+            assert target["Arn"].endswith(":function:rollbackctl-track")
+            tracker[rule["Name"]] = pattern
+    assert set(workflow) == {"aws.cloudwatch", "aws.codepipeline", "aws.codedeploy", "aws.ecs"}
+    assert workflow["aws.cloudwatch"]["detail"] == {"state": {"value": ["ALARM"]}}
+    assert workflow["aws.codedeploy"]["detail"] == {"state": ["FAILURE", "STOP"]}
+    assert len(tracker) == 3
 
 
 def test_the_demo_scenarios_all_end_as_expected() -> None:

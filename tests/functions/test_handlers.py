@@ -13,7 +13,7 @@ import pytest
 from rollbackctl.emulator import estate
 from rollbackctl.emulator.demo import drain_messages, subscribe_queue
 from rollbackctl.store import IncidentStore, Ledger
-from tests.conftest import load_event
+from tests.conftest import fresh_event, load_event
 
 TARGET = "arn:aws:lambda:us-east-1:123456789012:function:checkout:live"
 
@@ -35,7 +35,7 @@ def alias_state(aws: Any) -> tuple[str, dict[str, float]]:
 
 
 def test_triage_decides_to_remove_the_canary_and_changes_nothing(aws: Any, canary: None) -> None:
-    incident, error = invoke(aws, "triage", load_event("alarm-lambda-alias-dimensions.json"))
+    incident, error = invoke(aws, "triage", fresh_event("alarm-lambda-alias-dimensions.json"))
     assert error is None
     assert incident["decision"] == "act"
     assert incident["target"] == TARGET
@@ -46,13 +46,13 @@ def test_triage_decides_to_remove_the_canary_and_changes_nothing(aws: Any, canar
 
 def test_triage_with_the_kill_switch_on_refuses(aws: Any, canary: None, controller: Any) -> None:
     aws.client("ssm").put_parameter(Name=controller.outputs["KillSwitchParameterName"], Value="on", Overwrite=True)
-    incident, _ = invoke(aws, "triage", load_event("alarm-lambda-alias-dimensions.json"))
+    incident, _ = invoke(aws, "triage", fresh_event("alarm-lambda-alias-dimensions.json"))
     assert incident["action"] == "refused"
     assert "kill switch is 'on'" in incident["reason"]
 
 
 def test_restore_executes_the_plan_and_records_the_versions(aws: Any, canary: None, controller: Any) -> None:
-    decided, _ = invoke(aws, "triage", load_event("alarm-lambda-alias-dimensions.json"))
+    decided, _ = invoke(aws, "triage", fresh_event("alarm-lambda-alias-dimensions.json"))
     restored, error = invoke(aws, "restore", decided)
     assert error is None
     assert restored["action"] == "rolled_back"
@@ -63,7 +63,7 @@ def test_restore_executes_the_plan_and_records_the_versions(aws: Any, canary: No
 
 
 def test_restore_refuses_when_the_kill_switch_was_set_after_triage(aws: Any, canary: None, controller: Any) -> None:
-    decided, _ = invoke(aws, "triage", load_event("alarm-lambda-alias-dimensions.json"))
+    decided, _ = invoke(aws, "triage", fresh_event("alarm-lambda-alias-dimensions.json"))
     aws.client("ssm").put_parameter(Name=controller.outputs["KillSwitchParameterName"], Value="on", Overwrite=True)
     # A new container reads the switch afresh (a warm one within its 5 s cache, as in AWS).
     aws.runtime.containers.clear()
@@ -74,7 +74,7 @@ def test_restore_refuses_when_the_kill_switch_was_set_after_triage(aws: Any, can
 
 def test_notify_records_the_incident_and_sends_one_message(aws: Any, canary: None, controller: Any) -> None:
     queue = subscribe_queue(aws, controller.outputs["NotificationTopicArn"])
-    decided, _ = invoke(aws, "triage", load_event("alarm-lambda-alias-dimensions.json"))
+    decided, _ = invoke(aws, "triage", fresh_event("alarm-lambda-alias-dimensions.json"))
     restored, _ = invoke(aws, "restore", decided)
     closed, error = invoke(aws, "notify", restored)
     assert error is None
@@ -90,7 +90,7 @@ def test_notify_records_the_incident_and_sends_one_message(aws: Any, canary: Non
 def test_notify_turns_a_caught_failure_into_a_paged_failed_incident(aws: Any, controller: Any) -> None:
     queue = subscribe_queue(aws, controller.outputs["NotificationTopicArn"])
     payload = {
-        **load_event("alarm-lambda-alias-dimensions.json"),
+        **fresh_event("alarm-lambda-alias-dimensions.json"),
         "error": {"Error": "KeyError", "Cause": json.dumps({"errorMessage": "'boom'", "errorType": "KeyError"})},
     }
     closed, error = invoke(aws, "notify", payload)

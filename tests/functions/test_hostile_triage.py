@@ -38,6 +38,7 @@ def world() -> Iterator[dict[str, Any]]:
             "CLAIMS_TABLE": d.outputs["ClaimsTableName"],
             "RATE_CAP_COUNT": "5",
             "RATE_CAP_WINDOW_SECONDS": "3600",
+            "WATCH_WINDOW_SECONDS": "3600",
         }
         clients = Clients.create(aws.session())
         yield {

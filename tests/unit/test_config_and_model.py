@@ -17,6 +17,7 @@ ENV = {
     "CLAIMS_TABLE": "c",
     "RATE_CAP_COUNT": "5",
     "RATE_CAP_WINDOW_SECONDS": "3600",
+    "WATCH_WINDOW_SECONDS": "3600",
 }
 
 

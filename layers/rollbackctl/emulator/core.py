@@ -69,6 +69,7 @@ class Emulator:
         return self
 
     def stop(self) -> None:
+        patches.drain()
         if self._mock is not None:
             self._mock.stop()
             self._mock = None

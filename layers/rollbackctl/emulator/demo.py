@@ -18,7 +18,7 @@ from typing import Any
 from ..aws import wait_for_execution
 from ..model import Incident
 from ..store import IncidentStore, Ledger
-from . import estate
+from . import estate, patches
 from .core import ACCOUNT, Emulator
 from .deployer import Deployment, deploy
 
@@ -239,6 +239,7 @@ def executions(aws: Emulator, d: Deployment) -> set[str]:
 
 def fire_and_wait(aws: Emulator, d: Deployment, alarm: str, state: str = "ALARM") -> list[dict[str, Any]]:
     """Set an alarm's state as CloudWatch would and wait for every workflow EventBridge started."""
+    patches.drain()  # what AWS delivered before (deployments the tracker records) lands first
     before = executions(aws, d)
     if state == "ALARM":
         estate.fire(aws, alarm)
@@ -253,6 +254,7 @@ def deliver(aws: Emulator, d: Deployment, event: dict[str, Any]) -> list[dict[st
     workflows EventBridge starts."""
     from moto.events.models import events_backends
 
+    patches.drain()
     before = executions(aws, d)
     events_backends[ACCOUNT][aws.region].put_events(
         [

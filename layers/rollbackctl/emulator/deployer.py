@@ -306,6 +306,7 @@ class _Deployer:
             TracingConfig={"Mode": p.get("Tracing", "PassThrough")},
         )
         self.emulator.runtime.register(name, code_dir)
+        self.rules(logical, p.get("Events") or {}, response["FunctionArn"], None)
         self.functions[logical] = name
         self.stack.refs[logical] = name
         self.stack.attrs[logical] = {"Arn": response["FunctionArn"]}
@@ -328,27 +329,27 @@ class _Deployer:
         )["stateMachineArn"]
         self.stack.refs[logical] = arn
         self.stack.attrs[logical] = {"Arn": arn, "Name": arn.rsplit(":", 1)[-1]}
+        self.rules(logical, p.get("Events") or {}, arn, self.role(f"{logical}Events", STATES_TRUST))
+
+    def rules(self, logical: str, events_spec: dict[str, Any], target_arn: str, role: str | None) -> None:
+        """SAM EventBridgeRule events: a rule per event, targeting the function or state machine."""
         events = self.emulator.client("events")
-        for event_name, event in (p.get("Events") or {}).items():
+        for event_name, event in events_spec.items():
             if event.get("Type") != "EventBridgeRule":
                 raise DeployError(f"{logical}.Events.{event_name}: type {event.get('Type')} is not emulated")
             ep = event.get("Properties", {})
             rule = f"{self.stack.stack_name}-{logical}{event_name}"[:64]
+            bus = ep.get("EventBusName", "default")
             events.put_rule(
-                Name=rule,
-                EventPattern=json.dumps(ep["Pattern"]),
-                State=ep.get("State", "ENABLED"),
-                EventBusName=ep.get("EventBusName", "default"),
+                Name=rule, EventPattern=json.dumps(ep["Pattern"]), State=ep.get("State", "ENABLED"), EventBusName=bus
             )
-            target: dict[str, Any] = {
-                "Id": f"{logical}{event_name}StepFunctionsTarget"[:64],
-                "Arn": arn,
-                "RoleArn": self.role(f"{logical}{event_name}", STATES_TRUST),
-            }
+            target: dict[str, Any] = {"Id": f"{logical}{event_name}Target"[:64], "Arn": target_arn}
+            if role:
+                target["RoleArn"] = role
             for key in ("DeadLetterConfig", "RetryPolicy", "Input", "InputPath"):
                 if key in ep:
                     target[key] = ep[key]
-            events.put_targets(Rule=rule, EventBusName=ep.get("EventBusName", "default"), Targets=[target])
+            events.put_targets(Rule=rule, EventBusName=bus, Targets=[target])
 
     def queue(self, logical: str, p: dict[str, Any]) -> None:
         sqs = self.emulator.client("sqs")

@@ -2,8 +2,9 @@
 
 - Lambda invoke runs the handler in-process (``runtime.InProcessRuntime``) instead of in Docker.
 - CloudWatch ``SetAlarmState`` emits the "CloudWatch Alarm State Change" event to EventBridge.
-- EventBridge rules deliver to Step Functions state machine targets (StartExecution), with the
-  target's dead-letter queue on failure.
+- EventBridge rules deliver to Step Functions state machine targets (StartExecution) and to Lambda
+  function targets (asynchronous invoke), with the target's dead-letter queue on failure.
+- CloudTrail management events for the deploying API calls (see ``cloudtrail.py``).
 - CloudWatch ``PutCompositeAlarm`` (moto's put_metric_alarm already reads AlarmRule; the action was
   not routed).
 - Step Functions ``StartExecution`` without a name gets a UUID, as AWS documents (moto named it "None",
@@ -35,7 +36,7 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import get_backend as sfn_backend
 from moto.utilities.arns import parse_arn
 
-from . import codedeploy, codepipeline, ecs, faults
+from . import cloudtrail, codedeploy, codepipeline, ecs, faults
 from .runtime import InProcessRuntime
 
 
@@ -238,10 +239,38 @@ def _deliver_to_state_machine(rule: Any, target: dict[str, Any], event: dict[str
         _dead_letter(rule, target, delivered, type(exc).__name__, str(exc))
 
 
+def _deliver_to_function(rule: Any, target: dict[str, Any], event: dict[str, Any]) -> None:
+    """EventBridge invokes Lambda targets asynchronously (InvocationType Event)."""
+    from moto.awslambda.models import lambda_backends
+
+    arn = parse_arn(target["Arn"])
+    delivered = _as_delivered(event)
+
+    def invoke() -> None:
+        try:
+            fn = lambda_backends[arn.account][arn.region].get_function(target["Arn"])
+            fn.invoke(_target_input(target, delivered), {"x-amz-invocation-type": "Event"}, {})
+        except Exception as exc:
+            _dead_letter(rule, target, delivered, type(exc).__name__, str(exc))
+
+    thread = threading.Thread(target=invoke, name=f"eventbridge-{arn.resource_id}", daemon=True)
+    _deliveries.append(thread)
+    thread.start()
+
+
+_deliveries: list[threading.Thread] = []
+
+
+def drain(timeout: float = 30.0) -> None:
+    """Wait for asynchronous deliveries still running (before the emulator goes away under them)."""
+    while _deliveries:
+        _deliveries.pop().join(timeout)
+
+
 def _send_to_targets(self: Any, original_event: dict[str, Any], transform_input: bool = True) -> None:
     if not self.event_pattern.matches_event(original_event):
         return
-    ours = [t for t in self.targets if parse_arn(t["Arn"]).service == "states"]
+    ours = [t for t in self.targets if parse_arn(t["Arn"]).service in ("states", "lambda")]
     if len(ours) < len(self.targets):
         with _rule_lock:
             saved = self.targets
@@ -251,7 +280,10 @@ def _send_to_targets(self: Any, original_event: dict[str, Any], transform_input:
             finally:
                 self.targets = saved
     for target in ours:
-        _deliver_to_state_machine(self, target, original_event)
+        if parse_arn(target["Arn"]).service == "lambda":
+            _deliver_to_function(self, target, original_event)
+        else:
+            _deliver_to_state_machine(self, target, original_event)
 
 
 def _start_execution(self: Any, state_machine_arn: str, name: str | None = None, *args: Any, **kwargs: Any) -> Any:
@@ -284,6 +316,7 @@ def apply(runtime: InProcessRuntime, time_scale: float = 1.0) -> None:
     codepipeline.install()
     codedeploy.install()
     ecs.install()
+    cloudtrail.install()
     _originals["update_alias_response"] = LambdaResponse.update_alias
     LambdaResponse.update_alias = _update_alias_response
     _originals["alias_update"] = LambdaAlias.update

@@ -1,0 +1,28 @@
+"""Track: record every deployment as it happens (CloudTrail API events) and which versions are good."""
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from rollbackctl.aws import Clients
+from rollbackctl.config import ConfigError, Settings
+from rollbackctl.store import Ledger
+from rollbackctl.tracking import track
+
+logger = Logger()
+tracer = Tracer()
+SETTINGS = Settings.from_env()
+if not (OWN_PREFIX := os.environ.get("OWN_FUNCTION_PREFIX")):
+    raise ConfigError("missing environment variable(s): OWN_FUNCTION_PREFIX")
+CLIENTS = Clients.create()
+LEDGER = Ledger(CLIENTS.dynamodb, SETTINGS.ledger_table)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    notes = track(event, CLIENTS, LEDGER, SETTINGS.watch_window_seconds, OWN_PREFIX)
+    logger.info("tracked", extra={"notes": notes})
+    return {"recorded": notes}

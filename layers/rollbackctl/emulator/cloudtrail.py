@@ -1,0 +1,136 @@
+"""CloudTrail management events on EventBridge, as AWS delivers them when a trail is on.
+
+For the API calls that deploy something rollbackctl guards (Lambda CreateAlias / UpdateAlias, ECS
+UpdateService, CodeDeploy CreateDeployment), the emulator puts an "AWS API Call via CloudTrail" event on
+the default bus after the call succeeds, with the caller in ``userIdentity``: a Lambda handler of the
+controller appears as its assumed role session (named after the function), anyone else as a user.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from moto.awslambda.models import LambdaBackend
+from moto.codedeploy.models import CodeDeployBackend
+from moto.core.utils import utcnow
+from moto.ecs.models import EC2ContainerServiceBackend
+from moto.events.models import events_backends
+
+from .faults import FAULTS
+
+_originals: dict[str, Any] = {}
+
+
+def _identity(account: str) -> dict[str, str]:
+    function = getattr(FAULTS.local, "function", None)
+    if function:
+        return {"type": "AssumedRole", "arn": f"arn:aws:sts::{account}:assumed-role/{function}-role/{function}"}
+    return {"type": "IAMUser", "arn": f"arn:aws:iam::{account}:user/deployer"}
+
+
+def emit(
+    account: str, region: str, source: str, event_name: str, request: dict[str, Any], response: dict[str, Any]
+) -> None:
+    detail = {
+        "eventVersion": "1.08",
+        "userIdentity": _identity(account),
+        "eventTime": utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventSource": f"{source}.amazonaws.com",
+        "eventName": event_name,
+        "awsRegion": region,
+        "requestParameters": request,
+        "responseElements": response,
+        "eventID": str(uuid.uuid4()),
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "recipientAccountId": account,
+    }
+    events_backends[account][region].put_events(
+        [
+            {
+                "Source": f"aws.{source}",
+                "DetailType": "AWS API Call via CloudTrail",
+                "Detail": json.dumps(detail),
+            }
+        ]
+    )
+
+
+def _alias_call(event_name: str, key: str) -> Any:
+    def call(
+        self: LambdaBackend, name: str, function_name: str, function_version: str, description: str, routing_config: Any
+    ) -> Any:
+        alias = _originals[key](self, name, function_name, function_version, description, routing_config)
+        weights = (alias.routing_config or {}).get("AdditionalVersionWeights") or {}
+        emit(
+            self.account_id,
+            self.region_name,
+            "lambda",
+            event_name,
+            {
+                "functionName": function_name,
+                "name": name,
+                "functionVersion": function_version,
+                "routingConfig": {"additionalVersionWeights": weights},
+            },
+            {
+                "aliasArn": alias.arn,
+                "functionVersion": alias.function_version,
+                "routingConfig": {"additionalVersionWeights": weights},
+                "revisionId": alias.revision_id,
+            },
+        )
+        return alias
+
+    return call
+
+
+def _update_service(self: EC2ContainerServiceBackend, service_properties: dict[str, Any]) -> Any:
+    request = {
+        "cluster": service_properties.get("cluster") or "default",
+        "service": service_properties.get("service"),
+        "taskDefinition": service_properties.get("task_definition"),
+    }
+    service = _originals["update_service"](self, service_properties)
+    if request["taskDefinition"]:
+        emit(
+            self.account_id,
+            self.region_name,
+            "ecs",
+            "UpdateService",
+            request,
+            {"service": {"serviceArn": service.arn, "taskDefinition": service.task_definition}},
+        )
+    return service
+
+
+def _create_deployment(self: CodeDeployBackend, *args: Any, **kwargs: Any) -> str:
+    deployment_id: str = _originals["create_deployment"](self, *args, **kwargs)
+    deployment = self.deployments[deployment_id]
+    emit(
+        self.account_id,
+        self.region_name,
+        "codedeploy",
+        "CreateDeployment",
+        {
+            "applicationName": deployment.application_name,
+            "deploymentGroupName": deployment.deployment_group_name,
+            "revision": deployment.revision,
+        },
+        {"deploymentId": deployment_id},
+    )
+    return deployment_id
+
+
+def install() -> None:
+    """After the ECS and CodeDeploy models are patched (their behaviour first, then the trail)."""
+    _originals["create_alias"] = LambdaBackend.create_alias
+    _originals["update_alias"] = LambdaBackend.update_alias
+    _originals["update_service"] = EC2ContainerServiceBackend.update_service
+    _originals["create_deployment"] = CodeDeployBackend.create_deployment
+    LambdaBackend.create_alias = _alias_call("CreateAlias20150331", "create_alias")  # type: ignore[method-assign]
+    LambdaBackend.update_alias = _alias_call("UpdateAlias20150331", "update_alias")  # type: ignore[method-assign]
+    EC2ContainerServiceBackend.update_service = _update_service  # type: ignore[method-assign]
+    CodeDeployBackend.create_deployment = _create_deployment  # type: ignore[method-assign]

@@ -1,0 +1,89 @@
+"""Deployment tracking: the controller learns every deployment as it happens, and which versions are good.
+
+Fed by EventBridge (a trail must be on for the CloudTrail events): Lambda CreateAlias / UpdateAlias, ECS
+UpdateService and CodeDeploy CreateDeployment start a deployment of a version on a target; CodeDeploy
+SUCCESS and ECS SERVICE_DEPLOYMENT_COMPLETED say a deployment succeeded. A version becomes good when its
+deployment succeeded, or when it served the watch window before the next deployment replaced it without
+rollbackctl marking it bad. rollbackctl's own changes (its functions' sessions) are not deployments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from . import plans
+from .aws import Clients
+from .model import iso, parse_time, utcnow
+from .store import Ledger
+
+TRAIL_EVENTS = {"CreateAlias20150331", "UpdateAlias20150331", "UpdateService", "CreateDeployment"}
+
+
+@dataclass
+class Seen:
+    target: str
+    version: str
+    kind: str  # "started" | "succeeded"
+    at: str
+    actor: str
+
+
+def _seen(event: dict[str, Any], clients: Clients) -> list[Seen]:
+    detail = event.get("detail") or {}
+    region, account = str(event.get("region", "")), str(event.get("account", ""))
+    at = iso(parse_time(str(event.get("time") or detail.get("eventTime") or iso(utcnow()))))
+    if event.get("detail-type") == "AWS API Call via CloudTrail":
+        actor = str((detail.get("userIdentity") or {}).get("arn", "unknown"))
+        request = detail.get("requestParameters") or {}
+        name = detail.get("eventName")
+        if name in ("CreateAlias20150331", "UpdateAlias20150331"):
+            weights = (request.get("routingConfig") or {}).get("additionalVersionWeights") or {}
+            version = max(weights, key=lambda v: (len(v), v)) if weights else request.get("functionVersion")
+            target = f"arn:aws:lambda:{region}:{account}:function:{request.get('functionName')}:{request.get('name')}"
+            return [Seen(target, str(version), "started", at, actor)] if version else []
+        if name == "UpdateService":
+            service = (detail.get("responseElements") or {}).get("service") or {}
+            arn, definition = service.get("serviceArn"), service.get("taskDefinition")
+            return [Seen(str(arn), str(definition), "started", at, actor)] if arn and definition else []
+        if name == "CreateDeployment":
+            deployment_id = (detail.get("responseElements") or {}).get("deploymentId")
+            deployment = clients.codedeploy.get_deployment(deploymentId=deployment_id)["deploymentInfo"]
+            found = plans.lambda_target_of(deployment, region, account)
+            if found:
+                return [Seen(found[0], str(found[1].get("TargetVersion")), "started", at, actor)]
+        return []
+    if event.get("source") == "aws.codedeploy" and detail.get("state") == "SUCCESS":
+        deployment = clients.codedeploy.get_deployment(deploymentId=detail.get("deploymentId"))["deploymentInfo"]
+        found = plans.lambda_target_of(deployment, region, account)
+        return [Seen(found[0], str(found[1].get("TargetVersion")), "succeeded", at, "codedeploy")] if found else []
+    if event.get("source") == "aws.ecs" and detail.get("eventName") == "SERVICE_DEPLOYMENT_COMPLETED":
+        target = (event.get("resources") or [""])[0]
+        current = plans.serving(clients, target) if target else None
+        return [Seen(target, current, "succeeded", at, "ecs")] if current else []
+    return []
+
+
+def track(
+    event: dict[str, Any], clients: Clients, ledger: Ledger, watch_window_seconds: int, own_prefix: str
+) -> list[str]:
+    """Record what the event says; returns what was recorded, for the log."""
+    notes: list[str] = []
+    for seen in _seen(event, clients):
+        if seen.actor.rsplit("/", 1)[-1].startswith(own_prefix):
+            notes.append(f"{seen.target}: {seen.version} set by rollbackctl itself, not a deployment")
+            continue
+        if seen.kind == "succeeded":
+            if not ledger.is_bad(seen.target, seen.version):
+                ledger.record(seen.target, seen.version, "good", "its deployment succeeded")
+                notes.append(f"{seen.target}: {seen.version} good (deployment succeeded)")
+            continue
+        previous = ledger.record_deployment(seen.target, seen.version, seen.at, seen.actor)
+        notes.append(f"{seen.target}: deployment of {seen.version} started at {seen.at} by {seen.actor}")
+        if previous is None or previous.version == seen.version:
+            continue
+        served = (parse_time(seen.at) - parse_time(previous.started_at)).total_seconds()
+        if served >= watch_window_seconds and not ledger.is_bad(seen.target, previous.version):
+            ledger.record(seen.target, previous.version, "good", f"served {int(served)} s, past the watch window")
+            notes.append(f"{seen.target}: {previous.version} good (served {int(served)} s)")
+    return notes
