@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -19,7 +20,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from .aws import AWS_ERRORS, client, wait_for_execution
+from .aws import AWS_ERRORS, client, error_code, wait_for_execution
 from .model import Incident
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -186,10 +187,22 @@ def run(
     text, event = read_event(event_file)
     outputs = stack_outputs(stack_name)
     sfn = client("stepfunctions")
-    # Exactly what EventBridge delivers to the workflow: the event, untouched.
-    execution = sfn.start_execution(stateMachineArn=outputs["StateMachineArn"], input=text)
+    # Exactly what EventBridge delivers to the workflow: the event, untouched. The execution is named after
+    # the event's content, so running the same file again is a no-op that returns the same execution.
+    name = "run-" + hashlib.sha256(text.encode()).hexdigest()[:32]
+    try:
+        execution_arn = sfn.start_execution(stateMachineArn=outputs["StateMachineArn"], name=name, input=text)[
+            "executionArn"
+        ]
+        started = "started"
+    except AWS_ERRORS as exc:
+        if error_code(exc) != "ExecutionAlreadyExists":
+            fail(f"cannot start the workflow: {exc}", 1)
+        execution_arn = outputs["StateMachineArn"].replace(":stateMachine:", ":execution:") + f":{name}"
+        started = "this file was already run as"
     if not as_json:
-        err.print(f"started {execution['executionArn']}")
+        err.print(f"{started} {execution_arn}")
+    execution = {"executionArn": execution_arn}
     try:
         described = wait_for_execution(sfn, execution["executionArn"], timeout)
     except TimeoutError as exc:
@@ -320,7 +333,6 @@ def rollback(
     as_json: JsonOption = False,
 ) -> None:
     """Start the rollback workflow by hand for one target (same safety rules as an alarm)."""
-    import hashlib
     import uuid
 
     from .model import iso, utcnow

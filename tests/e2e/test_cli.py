@@ -252,9 +252,16 @@ def test_run_sends_the_event_file_through_the_deployed_controller(
     history = json.loads(listed.stdout)
     assert [i["action"] for i in history][:2] == ["ignored", "rolled_back"]
 
-    again = rollbackctl("run", str(fresh), endpoint=endpoint)
+    # the same file again: the execution is named after the event, so this is the same execution
+    again = rollbackctl("run", str(fresh), "--json", endpoint=endpoint)
     assert again.returncode == 0, again.stderr
-    assert "duplicate" in again.stdout
+    assert json.loads(again.stdout)["incident_id"] == incident["incident_id"]
+    # the same alarm re-delivered with a new event id: a duplicate of the incident, nothing done twice
+    event["id"] = "another-delivery"
+    fresh.write_text(json.dumps(event))
+    duplicate = rollbackctl("run", str(fresh), endpoint=endpoint)
+    assert duplicate.returncode == 0, duplicate.stderr
+    assert "duplicate" in duplicate.stdout
     assert history[0]["started_at"] >= history[1]["started_at"]
 
 
