@@ -10,23 +10,16 @@ import copy
 import json
 from typing import Any
 
-import pytest
-
 from rollbackctl.emulator import ACCOUNT, estate
 from rollbackctl.emulator import codedeploy as codedeploy_model
 from rollbackctl.emulator import codepipeline as codepipeline_model
-from rollbackctl.emulator.demo import deliver, drain_messages, fire_and_wait, subscribe_queue
+from rollbackctl.emulator.demo import deliver, drain_messages, fire_and_wait
 from rollbackctl.model import Incident
 from rollbackctl.store import IncidentStore, Ledger
 from tests.conftest import load_event
 
 WEB = "arn:aws:ecs:us-east-1:123456789012:service/prod/web"
 CHECKOUT = "arn:aws:lambda:us-east-1:123456789012:function:checkout:live"
-
-
-@pytest.fixture
-def oncall(aws: Any, controller: Any) -> str:
-    return subscribe_queue(aws, controller.outputs["NotificationTopicArn"], "oncall")
 
 
 def the_incident(aws: Any, controller: Any, finished: list[dict[str, Any]]) -> Incident:

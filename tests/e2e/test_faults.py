@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 from rollbackctl.emulator import estate
-from rollbackctl.emulator.demo import drain_messages, fire_and_wait, subscribe_queue
-from rollbackctl.emulator.faults import FAULTS
+from rollbackctl.emulator.demo import drain_messages, fire_and_wait
 from rollbackctl.store import IncidentStore
 
 
@@ -97,18 +96,6 @@ TARGETS = {
         "elastic-load-balancing-v2", "ModifyListener", "Throttling", "ListenerNotFound", _alb, _alb_restored
     ),
 }
-
-
-@pytest.fixture(autouse=True)
-def faults() -> Any:
-    FAULTS.clear()
-    yield FAULTS
-    FAULTS.clear()
-
-
-@pytest.fixture
-def oncall(aws: Any, controller: Any) -> str:
-    return subscribe_queue(aws, controller.outputs["NotificationTopicArn"], "oncall")
 
 
 def run(aws: Any, controller: Any, target: Target) -> tuple[dict[str, Any], Any]:

@@ -5,24 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
 from typer.testing import CliRunner
 
 from rollbackctl.cli import app
 from rollbackctl.emulator import deploy, estate
 from rollbackctl.emulator.demo import fire_and_wait
-from rollbackctl.emulator.faults import FAULTS
 from tests.conftest import TEMPLATE
 
 CHECKOUT = "arn:aws:lambda:us-east-1:123456789012:function:checkout:live"
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def counted() -> Any:
-    FAULTS.clear()
-    yield FAULTS
-    FAULTS.clear()
 
 
 def canary(aws: Any, name: str = "checkout", versions: int = 2) -> None:
@@ -36,14 +27,14 @@ def alias(aws: Any, name: str = "checkout") -> tuple[str, dict[str, float]]:
     return found["FunctionVersion"], (found.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
 
 
-def test_pause_stops_every_mutation_and_resume_lifts_it_both_recorded(aws: Any, controller: Any, counted: Any) -> None:
+def test_pause_stops_every_mutation_and_resume_lifts_it_both_recorded(aws: Any, controller: Any, faults: Any) -> None:
     canary(aws)
     assert runner.invoke(app, ["pause"]).exit_code == 2  # a reason is required
     paused = runner.invoke(app, ["pause", "--reason", "migration in progress", "--by", "alice"])
     assert paused.exit_code == 0, paused.output
     [incident] = fire_and_wait(aws, controller, "checkout-live-errors")
     assert json.loads(incident["output"])["action"] == "refused"
-    assert counted.mutating_calls() == []
+    assert faults.mutating_calls() == []
     assert alias(aws) == ("1", {"2": 0.1})
 
     assert runner.invoke(app, ["resume", "--reason", "migration done", "--by", "bob"]).exit_code == 0
@@ -85,7 +76,7 @@ def test_rollback_to_a_version_not_known_good_needs_force_and_says_so(aws: Any, 
     assert alias(aws) == ("1", {})
 
 
-def test_past_the_rate_cap_rollbacks_page_instead_of_act(aws: Any, counted: Any) -> None:
+def test_past_the_rate_cap_rollbacks_page_instead_of_act(aws: Any, faults: Any) -> None:
     controller = deploy(aws, TEMPLATE, overrides={"RateCapCount": "1"})
     canary(aws, "checkout")
     canary(aws, "payments")
@@ -95,4 +86,4 @@ def test_past_the_rate_cap_rollbacks_page_instead_of_act(aws: Any, counted: Any)
     capped = json.loads(second["output"])
     assert capped["action"] == "refused" and "rate cap reached" in capped["reason"]
     assert alias(aws, "payments") == ("1", {"2": 0.1})
-    assert counted.mutating_calls() == [("lambda", "UpdateAlias")]
+    assert faults.mutating_calls() == [("lambda", "UpdateAlias")]

@@ -12,25 +12,10 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import pytest
-
 from rollbackctl.emulator import estate, wait_for_execution
-from rollbackctl.emulator.demo import drain_messages, subscribe_queue
-from rollbackctl.emulator.faults import FAULTS
+from rollbackctl.emulator.demo import drain_messages
 from rollbackctl.store import IncidentStore
 from tests.conftest import fresh_event
-
-
-@pytest.fixture(autouse=True)
-def counted() -> Any:
-    FAULTS.clear()
-    yield FAULTS
-    FAULTS.clear()
-
-
-@pytest.fixture
-def oncall(aws: Any, controller: Any) -> str:
-    return subscribe_queue(aws, controller.outputs["NotificationTopicArn"], "oncall")
 
 
 def canary(aws: Any) -> None:
@@ -52,7 +37,7 @@ def deliver_all(aws: Any, controller: Any, deliveries: list[dict[str, Any]], wor
 
 
 def test_100_deliveries_of_one_alarm_make_one_rollback_one_incident_one_message(
-    aws: Any, controller: Any, oncall: str, counted: Any
+    aws: Any, controller: Any, oncall: str, faults: Any
 ) -> None:
     canary(aws)
     event = fresh_event("alarm-lambda-alias-dimensions.json")
@@ -64,7 +49,7 @@ def test_100_deliveries_of_one_alarm_make_one_rollback_one_incident_one_message(
     assert [f["status"] for f in finished] == ["SUCCEEDED"] * 100
     outputs = [json.loads(f["output"]) for f in finished]
     assert sorted(o["decision"] for o in outputs).count("duplicate") == 99
-    assert counted.mutating_calls() == [("lambda", "UpdateAlias")]
+    assert faults.mutating_calls() == [("lambda", "UpdateAlias")]
     [incident] = IncidentStore(aws.client("dynamodb"), controller.outputs["IncidentTableName"]).list()
     assert incident.action == "rolled_back"
     assert len(drain_messages(aws, oncall)) == 1
@@ -86,7 +71,7 @@ def test_several_alarms_for_one_deployment_make_one_incident(aws: Any, controlle
 
 
 def test_a_restored_version_that_alarms_again_pages_instead_of_looping(
-    aws: Any, controller: Any, oncall: str, counted: Any
+    aws: Any, controller: Any, oncall: str, faults: Any
 ) -> None:
     from rollbackctl.emulator.demo import fire_and_wait
 
@@ -98,7 +83,7 @@ def test_a_restored_version_that_alarms_again_pages_instead_of_looping(
     incident = json.loads(again["output"])
     assert incident["action"] == "refused"
     assert "no loops" in incident["reason"]
-    assert counted.mutating_calls() == [("lambda", "UpdateAlias")]
+    assert faults.mutating_calls() == [("lambda", "UpdateAlias")]
     assert [m["MessageAttributes"]["action"]["Value"] for m in drain_messages(aws, oncall)] == [
         "rolled_back",
         "refused",
@@ -109,12 +94,12 @@ def kill_switch_on(aws: Any, deployment: Any) -> None:
     aws.client("ssm").put_parameter(Name="/rollbackctl/kill-switch", Value="on", Overwrite=True)
 
 
-def test_kill_switch_on_means_zero_mutating_calls_in_every_scenario(counted: Any) -> None:
+def test_kill_switch_on_means_zero_mutating_calls_in_every_scenario(faults: Any) -> None:
     from rollbackctl.emulator.demo import play
     from tests.conftest import TEMPLATE
 
     outcomes = play(TEMPLATE, prepare=kill_switch_on)
-    assert counted.mutating_calls() == []
+    assert faults.mutating_calls() == []
     actions = {o.scenario.name: o.incident.action if o.incident else None for o in outcomes}
     assert actions == {
         "canary": "refused",
@@ -130,12 +115,12 @@ def test_kill_switch_on_means_zero_mutating_calls_in_every_scenario(counted: Any
             assert outcome.incident is not None and "kill switch is 'on'" in outcome.incident.reason
 
 
-def test_dry_run_stack_means_zero_mutating_calls_and_says_what_it_would_do(counted: Any) -> None:
+def test_dry_run_stack_means_zero_mutating_calls_and_says_what_it_would_do(faults: Any) -> None:
     from rollbackctl.emulator.demo import play
     from tests.conftest import TEMPLATE
 
     outcomes = play(TEMPLATE, overrides={"Mode": "dry-run"})
-    assert counted.mutating_calls() == []
+    assert faults.mutating_calls() == []
     assert all(o.incident is not None for o in outcomes)
     for outcome in outcomes:
         assert outcome.incident is not None

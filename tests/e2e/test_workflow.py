@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
 from rollbackctl.emulator import deploy, estate
 from rollbackctl.emulator.demo import drain_messages, fire_and_wait, subscribe_queue
 from rollbackctl.emulator.faults import FAULTS
@@ -18,11 +16,6 @@ from rollbackctl.store import IncidentStore, Ledger
 from tests.conftest import TEMPLATE, load_event
 
 CHECKOUT = "arn:aws:lambda:us-east-1:123456789012:function:checkout:live"
-
-
-@pytest.fixture
-def oncall(aws: Any, controller: Any) -> str:
-    return subscribe_queue(aws, controller.outputs["NotificationTopicArn"], "oncall")
 
 
 def alias_state(aws: Any, function: str = "checkout", name: str = "live") -> tuple[str, dict[str, float]]:
