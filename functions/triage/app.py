@@ -26,6 +26,7 @@ CLAIMS = Claims(CLIENTS.dynamodb, SETTINGS.claims_table)
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    CLAIMS.register_lambda_context(context)
     # The workflow hands over {"event": ..., "execution": $$.Execution.Id}; sam local invoke, the bare event.
     if isinstance(event, dict) and set(event) == {"event", "execution"}:
         event, owner = event["event"], str(event["execution"])

@@ -47,6 +47,7 @@ class Claims:
         config = IdempotencyConfig(
             event_key_jmespath="key", raise_on_no_idempotency_key=True, expires_after_seconds=CLAIM_TTL_SECONDS
         )
+        self.config = config
 
         @idempotent_function(  # type: ignore[untyped-decorator]
             data_keyword_argument="claim", persistence_store=persistence, config=config, key_prefix="rollbackctl-claim"
@@ -55,6 +56,10 @@ class Claims:
             return {"owner": claim["owner"], "incident_id": claim["incident_id"]}
 
         self._claim = _claim
+
+    def register_lambda_context(self, context: Any) -> None:
+        """So an in-progress claim expires with the invocation (Powertools' guard for crashed workers)."""
+        self.config.register_lambda_context(context)
 
     def claim(self, key: str, owner: str, incident_id: str) -> Holder | None:
         """None when ``owner`` holds the key (now or from an earlier try); else who does."""
