@@ -135,6 +135,53 @@ def _duplicate(incident: Incident, holder: Holder, what: str) -> Incident:
     return incident
 
 
+def _judge_by_history(
+    signal: events.Signal,
+    incident: Incident,
+    clients: Clients,
+    ledger: Ledger,
+    settings: Settings,
+    now: Callable[[], datetime],
+) -> Incident | None:
+    """What the target's history says: part of an incident already handled, a restored version alarming
+    again (no loops), an alarm older than the deployment, or a deployment past the watch window."""
+    trigger, target = incident.trigger, incident.target or ""
+    last = ledger.last_restore(target)
+    if last is not None and parse_time(trigger.time) <= parse_time(last.restored_at):
+        # Fired before rollbackctl put the target back: part of the incident already handled.
+        return _duplicate(
+            incident,
+            Holder("an earlier execution", last.incident_id),
+            f"{trigger.kind} {trigger.name} (it fired before {target} was restored at {last.restored_at})",
+        )
+    if last is not None and plans.serving(clients, target) == last.version:
+        return _refuse(
+            incident,
+            f"{target} still serves version {short_version(last.version)}, which incident "
+            f"{last.incident_id} restored at {last.restored_at}, and it alarms again: the "
+            "deployment is not the suspect, so rollbackctl pages a human instead of rolling "
+            "back again (no loops)",
+        )
+    deployment = ledger.latest_deployment(target)
+    if isinstance(signal, events.AlarmChange) and deployment is not None:
+        began = f"the deployment of {short_version(deployment.version)} began at {deployment.started_at}"
+        if parse_time(trigger.time) < parse_time(deployment.started_at):
+            return _ignore(
+                incident,
+                f"alarm {signal.name} went to ALARM at {trigger.time}, before {began}: an alarm "
+                "that was already red neither blocks the deployment nor reverts it",
+            )
+        age = (now() - parse_time(deployment.started_at)).total_seconds()
+        if age > settings.watch_window_seconds:
+            return _refuse(
+                incident,
+                f"{began} on {target}, {int(age)} s ago, past the {settings.watch_window_seconds}"
+                " s watch window: the deployment is not the suspect any more, so rollbackctl "
+                "pages a human instead of rolling back",
+            )
+    return None
+
+
 def triage(
     event: Any,
     clients: Clients,
@@ -192,39 +239,9 @@ def triage(
     ledger = Ledger(clients.dynamodb, settings.ledger_table)
     if isinstance(signal, events.ManualRollback):
         return _decide_manual(signal, incident, clients, ledger, read_kill_switch, mode, mode_source, claims)
-    last = ledger.last_restore(target)
-    if last is not None and parse_time(trigger.time) <= parse_time(last.restored_at):
-        # Fired before rollbackctl put the target back: part of the incident already handled.
-        return _duplicate(
-            incident,
-            Holder("an earlier execution", last.incident_id),
-            f"{trigger.kind} {trigger.name} (it fired before {target} was restored at {last.restored_at})",
-        )
-    if last is not None and plans.serving(clients, target) == last.version:
-        return _refuse(
-            incident,
-            f"{target} still serves version {short_version(last.version)}, which incident "
-            f"{last.incident_id} restored at {last.restored_at}, and it alarms again: the "
-            "deployment is not the suspect, so rollbackctl pages a human instead of rolling "
-            "back again (no loops)",
-        )
-    deployment = ledger.latest_deployment(target)
-    if isinstance(signal, events.AlarmChange) and deployment is not None:
-        began = f"the deployment of {short_version(deployment.version)} began at {deployment.started_at}"
-        if parse_time(trigger.time) < parse_time(deployment.started_at):
-            return _ignore(
-                incident,
-                f"alarm {signal.name} went to ALARM at {trigger.time}, before {began}: an alarm "
-                "that was already red neither blocks the deployment nor reverts it",
-            )
-        age = (now() - parse_time(deployment.started_at)).total_seconds()
-        if age > settings.watch_window_seconds:
-            return _refuse(
-                incident,
-                f"{began} on {target}, {int(age)} s ago, past the {settings.watch_window_seconds}"
-                " s watch window: the deployment is not the suspect any more, so rollbackctl "
-                "pages a human instead of rolling back",
-            )
+    judged = _judge_by_history(signal, incident, clients, ledger, settings, now)
+    if judged is not None:
+        return judged
     region, account = target.split(":")[3], target.split(":")[4]
     try:
         plan = plans.plan_for(clients, target, ledger, region, account)
