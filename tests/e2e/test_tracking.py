@@ -95,3 +95,19 @@ def test_a_successful_codedeploy_deployment_makes_its_version_good(aws: Any, con
     assert deliver(aws, controller, event) == []  # the incident workflow does not start on success
     patches.drain()
     assert ("2", "good") in {(e.version, e.status) for e in ledger(aws, controller).entries(CHECKOUT)}
+
+
+def test_a_completed_ecs_deployment_makes_its_task_definition_good(aws: Any, controller: Any) -> None:
+    from rollbackctl.emulator import ACCOUNT
+    from rollbackctl.emulator import ecs as ecs_model
+
+    one, two = estate.task_definitions(aws, "web", 2)
+    estate.ecs_service(aws, "prod", "web", one)
+    aws.client("ecs").update_service(cluster="prod", service="web", taskDefinition=two)
+    ecs_model.complete_rollout(ACCOUNT, aws.region, "prod", "web")
+    event = copy.deepcopy(load_event("ecs-deployment-failed.json"))
+    event["detail"].update(eventType="INFO", eventName="SERVICE_DEPLOYMENT_COMPLETED", reason="completed")
+    assert deliver(aws, controller, event) == []  # the incident workflow does not start on success
+    patches.drain()
+    web = "arn:aws:ecs:us-east-1:123456789012:service/prod/web"
+    assert (two, "good") in {(e.version, e.status) for e in ledger(aws, controller).entries(web)}
