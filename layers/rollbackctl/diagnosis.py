@@ -1,0 +1,388 @@
+"""Why did the deployment fail? Rules as data: evidence -> category, summary, remediation, confidence.
+
+Each piece of evidence is a dict with at least ``source`` (codedeploy, codepipeline, codebuild, ecs,
+alarm, lambda) and ``code`` (an error code, failure type, phase, metric name or a text to search), plus
+whatever else its source reported (``message``, ``link``, ...). A rule matches a piece of evidence by
+source and code (exactly, or by regular expression when its code starts with ``re:``). Adding a rule is
+adding a row. Evidence no rule knows is ``unclassified``, and kept as it came.
+
+The taxonomy is ../shared/docs/FAILURES.md: every CodeDeploy error code, every CodePipeline failure
+type, the CodeBuild phases, and the causes the troubleshooting guides name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .model import Diagnosis
+
+PERMISSIONS = "permissions"
+CONFIGURATION = "configuration"
+HEALTH = "application-health"
+CAPACITY = "capacity"
+TRANSIENT = "transient"
+BUILD = "build-test"
+SOURCE = "source-credentials"
+ALARM = "alarm-only"
+MANUAL = "manual-or-alarm-stop"
+UNCLASSIFIED = "unclassified"
+
+
+@dataclass(frozen=True)
+class Rule:
+    source: str
+    code: str
+    category: str
+    summary: str  # may use {code}, {message} and any other key of the evidence
+    remediation: str
+    confidence: float
+
+
+def _cd(codes: str, category: str, summary: str, remediation: str, confidence: float = 0.9) -> list[Rule]:
+    return [Rule("codedeploy", code, category, summary, remediation, confidence) for code in codes.split()]
+
+
+RULES: tuple[Rule, ...] = (
+    # --- CodeDeploy errorInformation.code, grouped as in FAILURES.md ---------------------------------
+    *_cd(
+        "ALARM_ACTIVE",
+        MANUAL,
+        "CodeDeploy stopped the deployment because an alarm of its deployment group was in ALARM ({message})",
+        "Find out why the alarm fired against the new version; if it was already "
+        "red before the deployment, fix or acknowledge it (or use ignoreAlarmConfiguration) and redeploy",
+    ),
+    *_cd(
+        "MANUAL_STOP",
+        MANUAL,
+        "The deployment was stopped by hand or by rollbackctl ({message})",
+        "Read the incident that stopped it; redeploy once its cause is fixed",
+    ),
+    *_cd(
+        "IAM_ROLE_MISSING IAM_ROLE_PERMISSIONS AUTO_SCALING_IAM_ROLE_PERMISSIONS",
+        PERMISSIONS,
+        "CodeDeploy's service role is missing or lacks permissions ({code}: {message})",
+        "Recreate or fix the CodeDeploy service role (often deleted with the CloudFormation stack that made "
+        "it) and attach the AWSCodeDeployRole managed policy for the compute platform",
+    ),
+    *_cd(
+        "MISSING_GITHUB_TOKEN",
+        SOURCE,
+        "CodeDeploy has no valid GitHub token ({message})",
+        "Reconnect GitHub to CodeDeploy (a new OAuth token or connection) and redeploy",
+    ),
+    *_cd(
+        "INVALID_REVISION REVISION_MISSING APPLICATION_MISSING DEPLOYMENT_GROUP_MISSING "
+        "CODEDEPLOY_RESOURCE_CANNOT_BE_FOUND INVALID_EKS_CLUSTER CLOUDFORMATION_STACK_FAILURE",
+        CONFIGURATION,
+        "The deployment's revision or configuration is wrong ({code}: {message})",
+        "Check the revision location, the AppSpec and the application / deployment group names, then redeploy",
+    ),
+    *_cd(
+        "INVALID_LAMBDA_CONFIGURATION INVALID_LAMBDA_FUNCTION",
+        CONFIGURATION,
+        "The Lambda function or alias cannot be deployed ({code}: {message})",
+        "An alias left on two versions by a stopped deployment makes later deployments fail: point the alias "
+        "at one version (rollbackctl does this on rollback), then redeploy",
+    ),
+    *_cd(
+        "INVALID_ECS_SERVICE MISSING_BLUE_GREEN_DEPLOYMENT_CONFIGURATION MISSING_ELB_INFORMATION "
+        "ELASTIC_LOAD_BALANCING_INVALID ELB_INVALID_INSTANCE HEALTH_CONSTRAINTS_INVALID",
+        CONFIGURATION,
+        "The deployment group's blue/green or load balancer configuration is invalid ({code}: {message})",
+        "Fix the deployment group's load balancer, target groups and blue/green settings; at AllowTraffic, "
+        "check the target groups' health check path and port",
+    ),
+    *_cd(
+        "HEALTH_CONSTRAINTS HOOK_EXECUTION_FAILURE CUSTOMER_APPLICATION_UNHEALTHY ECS_UPDATE_ERROR "
+        "KUBERNETES_UPDATE_ERROR",
+        HEALTH,
+        "The new version was unhealthy once it took traffic ({code}: {message})",
+        "Read the failed hook's / tasks' logs for the new version, fix the application and ship a new version; "
+        "traffic is back on the previous one",
+    ),
+    *_cd(
+        "NO_INSTANCES OVER_MAX_INSTANCES AGENT_ISSUE AUTO_SCALING_CONFIGURATION AUTOSCALING_VALIDATION_ERROR "
+        "NO_EC2_SUBSCRIPTION RESOURCE_LIMIT_EXCEEDED",
+        CAPACITY,
+        "There was no capacity, or no healthy agent, to deploy to ({code}: {message})",
+        "Check the deployment group's instances / Auto Scaling group, the CodeDeploy agent and service quotas; "
+        "a new instance tagged into the group does not get the application until the next deployment",
+    ),
+    *_cd(
+        "THROTTLED TIMEOUT INTERNAL_ERROR",
+        TRANSIENT,
+        "CodeDeploy failed for a transient reason ({code}: {message})",
+        "Retry the deployment; if it repeats, check AWS Health for the region",
+        0.7,
+    ),
+    Rule(
+        "codedeploy",
+        "re:(?i)not (?:currently )?(?:supported|available) in (?:this|the) region",
+        CONFIGURATION,
+        "CodeDeploy is not offered in the deployment's region ({message})",
+        "Deploy from a region where CodeDeploy is available",
+        0.8,
+    ),
+    # --- CodeDeploy lifecycle diagnostics.errorCode --------------------------------------------------
+    Rule(
+        "codedeploy",
+        "ScriptFailed",
+        HEALTH,
+        "A lifecycle hook script failed ({message})",
+        "Read the hook script's log on the instance (or the hook Lambda's logs) and fix it",
+        0.85,
+    ),
+    Rule(
+        "codedeploy",
+        "ScriptMissing",
+        CONFIGURATION,
+        "A lifecycle hook script named in the AppSpec is missing",
+        "Add the script to the revision or fix its path in the AppSpec",
+        0.85,
+    ),
+    Rule(
+        "codedeploy",
+        "ScriptNotExecutable",
+        CONFIGURATION,
+        "A lifecycle hook script is not executable",
+        "chmod +x the script in the revision",
+        0.85,
+    ),
+    Rule(
+        "codedeploy",
+        "ScriptTimedOut",
+        HEALTH,
+        "A lifecycle hook script timed out ({message})",
+        "Make the hook faster or raise its timeout in the AppSpec",
+        0.8,
+    ),
+    # --- CodePipeline failure types --------------------------------------------------------------------
+    Rule(
+        "codepipeline",
+        "JobFailed",
+        BUILD,
+        "The {action} action of stage {stage} failed: {message}",
+        "Open the action's execution ({link}) for its logs; fix the change that broke it and push again",
+        0.6,
+    ),
+    Rule(
+        "codepipeline",
+        "ConfigurationError",
+        CONFIGURATION,
+        "The {action} action of stage {stage} is misconfigured: {message}",
+        "Fix the action's configuration in the pipeline definition",
+        0.85,
+    ),
+    Rule(
+        "codepipeline",
+        "PermissionError",
+        PERMISSIONS,
+        "The pipeline lacks a permission in {action}: {message}",
+        "Grant the pipeline's service role (or the action role) the permission named in the message",
+        0.9,
+    ),
+    Rule(
+        "codepipeline",
+        "RevisionOutOfSync",
+        SOURCE,
+        "The source revision is out of sync: {message}",
+        "Re-run the pipeline from the source stage (Release change)",
+        0.8,
+    ),
+    Rule(
+        "codepipeline",
+        "RevisionUnavailable",
+        SOURCE,
+        "The source revision is unavailable (deleted, or the connection/token expired): {message}",
+        "Check the source connection or GitHub token and that the revision still exists, then Release change",
+        0.8,
+    ),
+    Rule(
+        "codepipeline",
+        "SystemUnavailable",
+        TRANSIENT,
+        "CodePipeline could not run {action}: {message}",
+        "Retry the stage; if it repeats, check AWS Health",
+        0.7,
+    ),
+    # --- CodeBuild failed phase ---------------------------------------------------------------------------
+    Rule(
+        "codebuild",
+        "DOWNLOAD_SOURCE",
+        SOURCE,
+        "The build could not download its source: {message}",
+        "Check the source location, the connection / token and the CodeBuild role's access to it",
+        0.85,
+    ),
+    Rule(
+        "codebuild",
+        "INSTALL",
+        BUILD,
+        "The build failed installing its dependencies: {message}",
+        "Fix the install phase of buildspec.yml (a registry, a pinned version, the runtime image)",
+        0.8,
+    ),
+    Rule(
+        "codebuild",
+        "PRE_BUILD",
+        BUILD,
+        "The build failed before building (often login or tests): {message}",
+        "Read the pre_build commands' output in the build log",
+        0.75,
+    ),
+    Rule(
+        "codebuild",
+        "BUILD",
+        BUILD,
+        "The build or its tests failed: {message}",
+        "Read the build log; fix the failing test or compile error",
+        0.8,
+    ),
+    Rule(
+        "codebuild",
+        "POST_BUILD",
+        BUILD,
+        "The build failed after building (often the image push): {message}",
+        "Read the post_build commands' output; check the registry and the CodeBuild role",
+        0.75,
+    ),
+    Rule(
+        "codebuild",
+        "UPLOAD_ARTIFACTS",
+        CONFIGURATION,
+        "The build could not upload its artifacts: {message}",
+        "Check the artifact bucket, its encryption key and the CodeBuild role's access",
+        0.8,
+    ),
+    Rule(
+        "codebuild",
+        "re:(?i)image.*(?:not found|does not exist)|manifest unknown",
+        CONFIGURATION,
+        "The image tag is missing in ECR: {message}",
+        "Push the image, or fix the tag the deployment uses",
+        0.85,
+    ),
+    Rule(
+        "codebuild",
+        "re:(?i)(?:NoSuchKey|artifact.*(?:missing|not found))",
+        CONFIGURATION,
+        "A build artifact is missing in S3: {message}",
+        "Check the artifact bucket and the producing action",
+        0.8,
+    ),
+    # --- ECS -------------------------------------------------------------------------------------------------
+    Rule(
+        "ecs",
+        "re:(?i)circuit breaker",
+        HEALTH,
+        "ECS's deployment circuit breaker tripped: the new tasks failed to start or stay healthy ({message})",
+        "Read the stopped tasks' stoppedReason and container logs of the new task definition (crash loop, "
+        "failing health check, missing secret or image)",
+        0.85,
+    ),
+    Rule(
+        "ecs",
+        "re:(?i)(?:CannotPullContainer|pull image|manifest)",
+        CONFIGURATION,
+        "ECS could not pull the new image ({message})",
+        "Push the image or fix its tag; check the execution role",
+        0.9,
+    ),
+    Rule(
+        "ecs",
+        "re:(?i)(?:unable to place|insufficient (?:cpu|memory)|no container instances)",
+        CAPACITY,
+        "ECS had no capacity to place the new tasks ({message})",
+        "Add capacity (instances / capacity provider) or lower the task size",
+        0.85,
+    ),
+    Rule(
+        "ecs",
+        "re:(?i)health ?check",
+        HEALTH,
+        "The new tasks failed their health checks ({message})",
+        "Check the target group's health check path/port and the application's start-up time",
+        0.8,
+    ),
+    # --- the alarm that fired (when nothing else explains it) ---------------------------------------------
+    Rule(
+        "alarm",
+        "re:(?i)^(?:Errors|5XX.*|HTTPCode_\\w*5XX\\w*|.*Fault.*)$",
+        HEALTH,
+        "The new version raised errors: alarm {alarm} on {metric} ({message})",
+        "Look at the new version's errors and logs around the alarm time; traffic is back on the previous version",
+        0.5,
+    ),
+    Rule(
+        "alarm",
+        "re:(?i)(?:Latency|Duration|TargetResponseTime|p\\d\\d)",
+        HEALTH,
+        "The new version is slower: alarm {alarm} on {metric} ({message})",
+        "Profile the new version (cold starts, a slower dependency, a heavier query)",
+        0.5,
+    ),
+    Rule(
+        "alarm",
+        "re:(?i)Throttl",
+        CAPACITY,
+        "The new version is being throttled: alarm {alarm} on {metric}",
+        "Check reserved/provisioned concurrency and downstream quotas",
+        0.5,
+    ),
+    Rule(
+        "alarm",
+        "re:(?i)(?:CPU|Memory)Utili[sz]ation",
+        CAPACITY,
+        "The new version uses more CPU/memory: alarm {alarm} on {metric} ({message})",
+        "Compare the new version's resource use with the previous one; resize or fix the regression",
+        0.5,
+    ),
+    Rule(
+        "alarm",
+        "re:.*",
+        ALARM,
+        "Alarm {alarm} fired on {metric} after the deployment ({message})",
+        "Look at what the metric measures for the new version",
+        0.3,
+    ),
+)
+
+
+def _matches(rule: Rule, item: dict[str, Any]) -> bool:
+    if rule.source != item.get("source"):
+        return False
+    code = str(item.get("code", ""))
+    if rule.code.startswith("re:"):
+        return re.search(rule.code[3:], f"{code} {item.get('message', '')}") is not None
+    return rule.code == code
+
+
+class _Fields(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def classify(evidence: list[dict[str, Any]]) -> Diagnosis:
+    """The best explanation the evidence supports; unclassified (evidence kept) when no rule knows it."""
+    best: tuple[Rule, dict[str, Any]] | None = None
+    for item in evidence:
+        if item.get("missing"):
+            continue
+        for rule in RULES:
+            if _matches(rule, item) and (best is None or rule.confidence > best[0].confidence):
+                best = (rule, item)
+    if best is None:
+        summary = (
+            "; ".join(f"{e.get('source')}: {e.get('code') or e.get('missing')}" for e in evidence) or "no evidence"
+        )
+        return Diagnosis(
+            UNCLASSIFIED,
+            f"No rule explains this yet ({summary[:300]})",
+            list(evidence),
+            "Read the evidence below; add a rule in rollbackctl/diagnosis.py once the cause is known",
+        )
+    rule, item = best
+    summary = rule.summary.format_map(_Fields({"message": "", **item}))
+    return Diagnosis(rule.category, summary, list(evidence), rule.remediation.format_map(_Fields(item)))
