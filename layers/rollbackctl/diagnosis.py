@@ -355,7 +355,7 @@ def _matches(rule: Rule, item: dict[str, Any]) -> bool:
         return False
     code = str(item.get("code", ""))
     if rule.code.startswith("re:"):
-        return re.search(rule.code[3:], f"{code} {item.get('message', '')}") is not None
+        return any(re.search(rule.code[3:], text) for text in (code, str(item.get("message", ""))) if text)
     return rule.code == code
 
 

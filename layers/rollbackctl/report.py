@@ -38,6 +38,9 @@ def timeline(incident: Incident) -> Table:
     for step in incident.steps:
         if step["step"] != "restore":
             table.add_row(_offset(start, step.get("at")), f"{step['step']}: {step['status']} - {step['detail']}")
+    if incident.diagnosis.summary:
+        table.add_row("", f"[bold]why[/]: [{incident.diagnosis.category}] {incident.diagnosis.summary}")
+        table.add_row("", f"[bold]fix[/]: {incident.diagnosis.remediation}")
     for note in incident.notifications:
         table.add_row(_offset(start, note.get("sent_at")), f"on-call notified ({note['channel']})")
     return table

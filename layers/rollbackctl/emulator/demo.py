@@ -99,7 +99,7 @@ def _web_rolling_out(aws: Emulator, d: Deployment) -> None:
     one, two = estate.task_definitions(aws, "web", 2)
     estate.ecs_service(aws, "prod", "web", one, tags={"rollback:pipeline": "web-pipeline"})
     aws.client("ecs").update_service(cluster="prod", service="web", taskDefinition=two)
-    estate.ecs_alarm(aws, "web-5xx", "prod", "web")
+    estate.ecs_alarm(aws, "web-cpu", "prod", "web")
 
 
 def _web_restored_and_pipeline_blocked(aws: Emulator, d: Deployment) -> list[str]:
@@ -166,10 +166,10 @@ SCENARIOS = [
     ),
     Scenario(
         "ecs-rolling",
-        "ECS service prod/web is rolling out web:2 from web-pipeline; its 5xx alarm fires",
+        "ECS service prod/web is rolling out web:2 from web-pipeline; its CPU alarm fires",
         "rolled_back",
         _web_rolling_out,
-        alarm="web-5xx",
+        alarm="web-cpu",
         check=_web_restored_and_pipeline_blocked,
     ),
     Scenario(
