@@ -1,0 +1,152 @@
+"""Diagnosis through the deployed workflow: a scenario per category family, each checked for its
+category, summary and remediation; a source that does not answer leaves the incident complete."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from rollbackctl.emulator import ACCOUNT, estate
+from rollbackctl.emulator import codedeploy as codedeploy_model
+from rollbackctl.emulator import codepipeline as codepipeline_model
+from rollbackctl.emulator.demo import deliver, fire_and_wait
+from tests.conftest import load_event
+
+
+def failed_pipeline(aws: Any, controller: Any, code: str, message: str) -> dict[str, Any]:
+    estate.pipeline(aws, "web-pipeline")
+    cp = aws.client("codepipeline")
+    execution_id = cp.start_pipeline_execution(name="web-pipeline")["pipelineExecutionId"]
+    codepipeline_model.advance(ACCOUNT, aws.region, "web-pipeline", execution_id, "Build")
+    codepipeline_model.fail_action(
+        ACCOUNT,
+        aws.region,
+        "web-pipeline",
+        execution_id,
+        "Build",
+        "Build",
+        code,
+        message,
+        url="https://console.example/build/1",
+    )
+    event = copy.deepcopy(load_event("codepipeline-action-failed.json"))
+    event["detail"]["execution-id"] = execution_id
+    event["detail"]["execution-result"]["error-code"] = code
+    [finished] = deliver(aws, controller, event)
+    return dict(json.loads(finished["output"]))
+
+
+@pytest.mark.parametrize(
+    "code, message, category, summary, remediation",
+    [
+        (
+            "JobFailed",
+            "3 tests failed",
+            "build-test",
+            "The Build action of stage Build failed: 3 tests failed",
+            "https://console.example/build/1",
+        ),
+        (
+            "PermissionError",
+            "not authorized to perform codebuild:StartBuild",
+            "permissions",
+            "lacks a permission in Build",
+            "Grant the pipeline's service role",
+        ),
+        (
+            "ConfigurationError",
+            "project web-build does not exist",
+            "configuration",
+            "is misconfigured",
+            "pipeline definition",
+        ),
+        (
+            "RevisionUnavailable",
+            "the GitHub token has expired",
+            "source-credentials",
+            "token has expired",
+            "connection or GitHub token",
+        ),
+        ("SystemUnavailable", "service unavailable", "transient", "could not run Build", "Retry the stage"),
+    ],
+)
+def test_pipeline_failures_by_family(
+    aws: Any, controller: Any, code: str, message: str, category: str, summary: str, remediation: str
+) -> None:
+    incident = failed_pipeline(aws, controller, code, message)
+    diagnosis = incident["diagnosis"]
+    assert diagnosis["category"] == category
+    assert summary in diagnosis["summary"]
+    assert remediation in diagnosis["remediation"]
+    assert diagnosis["evidence"][0]["link"] == "https://console.example/build/1"
+
+
+@pytest.mark.parametrize(
+    "code, category, remediation",
+    [("NO_INSTANCES", "capacity", "Auto Scaling"), ("HOOK_EXECUTION_FAILURE", "application-health", "logs")],
+)
+def test_codedeploy_failures_by_family(aws: Any, controller: Any, code: str, category: str, remediation: str) -> None:
+    estate.lambda_with_versions(aws, "checkout", 2)
+    estate.alias(aws, "checkout", "live", "1")
+    estate.codedeploy_group(aws, "checkout-app", "checkout-live", "Lambda")
+    deployment_id = estate.codedeploy_deployment(
+        aws, "checkout-app", "checkout-live", estate.lambda_appspec("checkout", "live", "1", "2")
+    )
+    codedeploy_model.fail_deployment(ACCOUNT, aws.region, deployment_id, code, f"{code} happened")
+    event = copy.deepcopy(load_event("codedeploy-deployment-failure.json"))
+    event["detail"]["deploymentId"] = deployment_id
+    [finished] = deliver(aws, controller, event)
+    incident = json.loads(finished["output"])
+    assert incident["action"] == "rolled_back"  # restored first, then diagnosed
+    assert incident["diagnosis"]["category"] == category
+    assert f"{code}: {code} happened" in incident["diagnosis"]["summary"]
+    assert remediation in incident["diagnosis"]["remediation"]
+    assert incident["diagnosis"]["evidence"][0]["link"].endswith(f"/deployments/{deployment_id}?region=us-east-1")
+
+
+def test_an_ecs_circuit_breaker_is_application_health(aws: Any, controller: Any) -> None:
+    one, two = estate.task_definitions(aws, "web", 2)
+    estate.ecs_service(aws, "prod", "web", one)
+    aws.client("ecs").update_service(cluster="prod", service="web", taskDefinition=two)
+    [finished] = deliver(aws, controller, load_event("ecs-deployment-failed.json"))
+    diagnosis = json.loads(finished["output"])["diagnosis"]
+    assert diagnosis["category"] == "application-health"
+    assert "circuit breaker tripped" in diagnosis["summary"]
+    assert "stoppedReason" in diagnosis["remediation"]
+
+
+def test_an_alarm_alone_is_alarm_only(aws: Any, controller: Any) -> None:
+    estate.lambda_with_versions(aws, "checkout", 2)
+    estate.alias(aws, "checkout", "live", "1", canary=("2", 0.1))
+    estate.custom_alarm(
+        aws,
+        "orders-backlog",
+        "Shop/Orders",
+        "QueueDepth",
+        tags={"rollback:target": "arn:aws:lambda:us-east-1:123456789012:function:checkout:live"},
+    )
+    [finished] = fire_and_wait(aws, controller, "orders-backlog")
+    incident = json.loads(finished["output"])
+    assert incident["action"] == "rolled_back"
+    assert incident["diagnosis"]["category"] == "alarm-only"
+    assert "orders-backlog fired on Shop/Orders QueueDepth" in incident["diagnosis"]["summary"]
+    assert "cloudwatch/home" in incident["diagnosis"]["evidence"][0]["link"]
+
+
+def test_a_source_that_does_not_answer_is_missing_evidence_and_the_incident_completes(
+    aws: Any, controller: Any, faults: Any
+) -> None:
+    faults.add("codepipeline", "ListActionExecutions", "AccessDeniedException", "not authorized")
+    incident = failed_pipeline(aws, controller, "JobFailed", "boom")
+    assert incident["diagnosis"]["category"] == "unclassified"
+    assert incident["diagnosis"]["evidence"] == [
+        {
+            "source": "codepipeline",
+            "missing": "AccessDeniedException",
+            "message": incident["diagnosis"]["evidence"][0]["message"],
+        }
+    ]
+    assert incident["action"] == "ignored"
