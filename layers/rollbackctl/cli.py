@@ -370,6 +370,67 @@ def rollback(
     raise typer.Exit(0 if incident.action in ("rolled_back", "dry_run") else 1)
 
 
+@app.command()
+def diagnose(
+    event_file: Annotated[Path | None, typer.Argument(help="An event (JSON) to diagnose, as delivered.")] = None,
+    pipeline: Annotated[str | None, typer.Option("--pipeline", help="The pipeline's latest execution.")] = None,
+    deployment: Annotated[str | None, typer.Option("--deployment", help="A CodeDeploy deployment id.")] = None,
+    alarm: Annotated[str | None, typer.Option("--alarm", help="A CloudWatch alarm name.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Why is the latest deployment failing? Read-only, against AWS_ENDPOINT_URL or real AWS."""
+    from . import events
+    from .aws import Clients
+    from .diagnosis import classify
+    from .evidence import gather
+    from .model import Incident, PipelineRef, Trigger, iso, utcnow
+
+    chosen = [c for c in (event_file, pipeline, deployment, alarm) if c]
+    if len(chosen) != 1:
+        fail("give exactly one of: EVENT_FILE, --pipeline NAME, --deployment ID, --alarm NAME")
+    clients = Clients.create()
+    region = clients.codepipeline.meta.region_name
+    now = iso(utcnow())
+    try:
+        if pipeline:
+            latest = clients.codepipeline.list_pipeline_executions(pipelineName=pipeline, maxResults=1)[
+                "pipelineExecutionSummaries"
+            ]
+            if not latest:
+                fail(f"pipeline {pipeline} has no executions", 1)
+            trigger = Trigger(
+                "pipeline", pipeline, latest[0]["pipelineExecutionId"], latest[0]["status"], now, region=region
+            )
+            incident = Incident("diagnose", trigger, now, pipeline=PipelineRef(pipeline, None, "--pipeline"))
+        elif deployment:
+            incident = Incident("diagnose", Trigger("codedeploy", deployment, deployment, "", now, region=region), now)
+        elif alarm:
+            incident = Incident("diagnose", Trigger("alarm", alarm, alarm, "", now, region=region), now)
+        else:
+            assert event_file is not None
+            _, event = read_event(event_file)
+            try:
+                signal = events.parse(event)
+            except events.InvalidEvent as exc:
+                fail(f"{event_file}: {exc}")
+            incident = Incident("diagnose", signal.trigger(), now)
+            if isinstance(signal, events.PipelineFailure):
+                incident.pipeline = PipelineRef(signal.pipeline, signal.stage or None, "the event")
+            if isinstance(signal, events.EcsDeploymentFailure):
+                incident.target = signal.service_arn
+        result = classify(gather(incident, clients))
+    except AWS_ERRORS as exc:
+        fail(f"cannot diagnose: {exc}", 1)
+    if as_json:
+        print_json({"trigger": incident.trigger.__dict__, "diagnosis": result.__dict__})
+        return
+    out.print(f"[bold]{incident.trigger.kind} {incident.trigger.name}[/] ({incident.trigger.id})")
+    out.print(f"[bold]why[/]: [{result.category}] {result.summary}")
+    out.print(f"[bold]fix[/]: {result.remediation}")
+    for item in result.evidence:
+        out.print(f"  - {json.dumps(item, default=str)[:400]}", markup=False, highlight=False)
+
+
 FUNCTIONS_DIR = "functions"
 
 

@@ -265,6 +265,63 @@ def test_run_sends_the_event_file_through_the_deployed_controller(
     assert history[0]["started_at"] >= history[1]["started_at"]
 
 
+def test_diagnose_works_against_local_aws_from_another_shell(local_aws: tuple[str, dict[str, str]]) -> None:
+    endpoint, _ = local_aws
+    iam = client(endpoint, "iam")
+    role = iam.create_role(
+        RoleName="pipeline-role",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "sts:AssumeRole",
+                        "Principal": {"Service": "codepipeline.amazonaws.com"},
+                    }
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    cp = client(endpoint, "codepipeline")
+    cp.create_pipeline(
+        pipeline={
+            "name": "shell-pipeline",
+            "roleArn": role,
+            "artifactStore": {"type": "S3", "location": "artifacts"},
+            "stages": [
+                {
+                    "name": "Source",
+                    "actions": [
+                        {
+                            "name": "Source",
+                            "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "S3", "version": "1"},
+                            "configuration": {"S3Bucket": "b", "S3ObjectKey": "k"},
+                            "outputArtifacts": [{"name": "src"}],
+                        }
+                    ],
+                },
+                {
+                    "name": "Deploy",
+                    "actions": [
+                        {
+                            "name": "Deploy",
+                            "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": "ECS", "version": "1"},
+                            "inputArtifacts": [{"name": "src"}],
+                        }
+                    ],
+                },
+            ],
+        }
+    )
+    cp.start_pipeline_execution(name="shell-pipeline")
+    result = rollbackctl("diagnose", "--pipeline", "shell-pipeline", "--json", endpoint=endpoint)
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["trigger"]["name"] == "shell-pipeline"
+    assert answer["diagnosis"]["category"] == "unclassified"  # nothing has failed yet: no evidence to explain
+
+
 @pytest.mark.parametrize("content, message", [(None, "no such file"), ("{not json", "invalid JSON")])
 def test_run_with_a_bad_event_file_prints_one_line_and_exits_2(
     tmp_path: Path, content: str | None, message: str

@@ -150,3 +150,21 @@ def test_a_source_that_does_not_answer_is_missing_evidence_and_the_incident_comp
         }
     ]
     assert incident["action"] == "ignored"
+
+
+def test_rollbackctl_diagnose_answers_from_the_terminal(aws: Any, controller: Any) -> None:
+    from typer.testing import CliRunner
+
+    from rollbackctl.cli import app
+
+    failed_pipeline(aws, controller, "JobFailed", "3 tests failed")
+    runner = CliRunner()
+    result = runner.invoke(app, ["diagnose", "--pipeline", "web-pipeline", "--json"])
+    assert result.exit_code == 0, result.output
+    answer = json.loads(result.stdout)
+    assert answer["diagnosis"]["category"] == "build-test"
+    assert "3 tests failed" in answer["diagnosis"]["summary"]
+    human = runner.invoke(app, ["diagnose", "--pipeline", "web-pipeline"])
+    assert human.exit_code == 0 and "why" in human.output and "fix" in human.output
+    assert runner.invoke(app, ["diagnose"]).exit_code == 2
+    assert runner.invoke(app, ["diagnose", "--pipeline", "nope"]).exit_code == 1
