@@ -36,6 +36,7 @@ class Clients:
     codedeploy: Any
     codepipeline: Any
     elbv2: Any
+    codebuild: Any
 
     @classmethod
     def create(cls, session: boto3.session.Session | None = None) -> Clients:
@@ -50,6 +51,7 @@ class Clients:
             codedeploy=client("codedeploy", session),
             codepipeline=client("codepipeline", session),
             elbv2=client("elbv2", session),
+            codebuild=client("codebuild", session),
         )
 
 

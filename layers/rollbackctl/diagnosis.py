@@ -306,6 +306,16 @@ RULES: tuple[Rule, ...] = (
         "Check the target group's health check path/port and the application's start-up time",
         0.8,
     ),
+    # --- Lambda: the new version itself could not be made ready -----------------------------------------
+    Rule(
+        "lambda",
+        "re:.*",
+        CONFIGURATION,
+        "The new Lambda version is not ready ({code}: {message})",
+        "Fix what the function's configuration reports (its role, its layers, its image or its subnets), "
+        "publish a new version and redeploy",
+        0.7,
+    ),
     # --- the alarm that fired (when nothing else explains it) ---------------------------------------------
     Rule(
         "alarm",

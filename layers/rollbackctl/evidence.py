@@ -84,7 +84,54 @@ def from_pipeline(clients: Clients, pipeline: str, execution_id: str, region: st
                 f"{execution_id}/timeline?region={region}",
             }
         )
+        if found[-1]["provider"] == "CodeBuild" and result.get("externalExecutionId"):
+            found.extend(from_codebuild(clients, str(result["externalExecutionId"]), region))
     return found
+
+
+def from_codebuild(clients: Clients, build_id: str, region: str) -> list[dict[str, Any]]:
+    try:
+        builds = clients.codebuild.batch_get_builds(ids=[build_id]).get("builds", [])
+    except AWS_ERRORS as exc:
+        return [_missing("codebuild", exc)]
+    found = []
+    for build in builds:
+        for phase in build.get("phases", []):
+            if phase.get("phaseStatus") in ("FAILED", "FAULT", "TIMED_OUT", "CLIENT_ERROR", "STOPPED"):
+                contexts = "; ".join(c.get("message", "") for c in phase.get("contexts", []) if c.get("message"))
+                found.append(
+                    {
+                        "source": "codebuild",
+                        "code": phase["phaseType"],
+                        "status": phase["phaseStatus"],
+                        "message": contexts or phase["phaseStatus"],
+                        "build": build_id,
+                        "link": f"{CONSOLE.format(region=region)}/codesuite/codebuild/projects/"
+                        f"{build_id.split(':', 1)[0]}/build/{build_id}?region={region}",
+                    }
+                )
+    return found
+
+
+def from_lambda(clients: Clients, target: str, version: str | None) -> list[dict[str, Any]]:
+    match = targets.LAMBDA_ALIAS_ARN.match(target)
+    if match is None or not version:
+        return []
+    config = clients.lambda_.get_function_configuration(FunctionName=match["function"], Qualifier=version)
+    if config.get("LastUpdateStatus", "Successful") == "Successful" and config.get("State", "Active") == "Active":
+        return []
+    return [
+        {
+            "source": "lambda",
+            "code": str(
+                config.get("LastUpdateStatusReasonCode")
+                or config.get("StateReasonCode")
+                or config.get("LastUpdateStatus")
+            ),
+            "message": str(config.get("LastUpdateStatusReason") or config.get("StateReason") or ""),
+            "version": version,
+        }
+    ]
 
 
 def from_ecs(clients: Clients, target: str, reason: str) -> list[dict[str, Any]]:
@@ -122,6 +169,9 @@ def gather(incident: Incident, clients: Clients) -> list[dict[str, Any]]:
     if t.kind == "pipeline" and incident.pipeline is not None:
         pipeline = incident.pipeline.name
         sources.append(("codepipeline", lambda: from_pipeline(clients, pipeline, t.id, region)))
+    if incident.target and targets.kind_of(incident.target) == "lambda-alias":
+        target, version = incident.target, incident.from_version
+        sources.append(("lambda", lambda: from_lambda(clients, target, version)))
     if incident.target and targets.kind_of(incident.target) == "ecs-service":
         reason = t.reason if t.kind == "ecs-deployment" else ""
         target = incident.target

@@ -168,3 +168,49 @@ def test_rollbackctl_diagnose_answers_from_the_terminal(aws: Any, controller: An
     assert human.exit_code == 0 and "why" in human.output and "fix" in human.output
     assert runner.invoke(app, ["diagnose"]).exit_code == 2
     assert runner.invoke(app, ["diagnose", "--pipeline", "nope"]).exit_code == 1
+
+
+def test_a_build_that_failed_in_a_phase_names_the_phase_and_its_message(aws: Any, controller: Any) -> None:
+    from rollbackctl.emulator import codebuild as codebuild_model
+
+    aws.client("codebuild").create_project(
+        name="web-pipeline-build",
+        source={"type": "S3", "location": "bucket/source.zip"},
+        artifacts={"type": "NO_ARTIFACTS"},
+        environment={
+            "type": "LINUX_CONTAINER",
+            "image": "aws/codebuild/standard:7.0",
+            "computeType": "BUILD_GENERAL1_SMALL",
+        },
+        serviceRole="arn:aws:iam::123456789012:role/codebuild",
+    )
+    build_id = codebuild_model.start(ACCOUNT, aws.region, "web-pipeline-build")
+    codebuild_model.fail_build(
+        ACCOUNT, aws.region, build_id, "BUILD", "Error while executing command: pytest. Reason: exit status 1"
+    )
+    estate.pipeline(aws, "web-pipeline")
+    cp = aws.client("codepipeline")
+    execution_id = cp.start_pipeline_execution(name="web-pipeline")["pipelineExecutionId"]
+    codepipeline_model.advance(ACCOUNT, aws.region, "web-pipeline", execution_id, "Build")
+    codepipeline_model.fail_action(
+        ACCOUNT,
+        aws.region,
+        "web-pipeline",
+        execution_id,
+        "Build",
+        "Build",
+        "JobFailed",
+        "Build terminated with state: FAILED",
+        external_id=build_id,
+    )
+    event = copy.deepcopy(load_event("codepipeline-action-failed.json"))
+    event["detail"]["execution-id"] = execution_id
+    [finished] = deliver(aws, controller, event)
+    diagnosis = json.loads(finished["output"])["diagnosis"]
+    assert diagnosis["category"] == "build-test"
+    assert (
+        diagnosis["summary"]
+        == "The build or its tests failed: Error while executing command: pytest. Reason: exit status 1"
+    )
+    assert "failing test" in diagnosis["remediation"]
+    assert [e["source"] for e in diagnosis["evidence"]] == ["codepipeline", "codebuild"]

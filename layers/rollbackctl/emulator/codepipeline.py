@@ -260,6 +260,7 @@ def fail_action(
     message: str,
     summary: str = "",
     url: str = "",
+    external_id: str = "",
 ) -> None:
     backend = codepipeline_backends[account][region]
     execution = _execution(backend, name, execution_id)
@@ -269,6 +270,8 @@ def fail_action(
         state["summary"] = summary
     if url:
         state["externalExecutionUrl"] = url
+    if external_id:
+        state["externalExecutionId"] = external_id
     execution.status = "Failed"
     execution.status_summary = message
     execution.last_update_time = utcnow()

@@ -36,7 +36,7 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import get_backend as sfn_backend
 from moto.utilities.arns import parse_arn
 
-from . import cloudtrail, codedeploy, codepipeline, ecs, faults
+from . import cloudtrail, codebuild, codedeploy, codepipeline, ecs, faults
 from .runtime import InProcessRuntime
 
 
@@ -316,6 +316,7 @@ def apply(runtime: InProcessRuntime, time_scale: float = 1.0) -> None:
     codepipeline.install()
     codedeploy.install()
     ecs.install()
+    codebuild.install()
     cloudtrail.install()
     _originals["update_alias_response"] = LambdaResponse.update_alias
     LambdaResponse.update_alias = _update_alias_response
