@@ -11,26 +11,15 @@ import pytest
 
 from rollbackctl.emulator import ACCOUNT, estate
 from rollbackctl.emulator import codedeploy as codedeploy_model
-from rollbackctl.emulator import codepipeline as codepipeline_model
 from rollbackctl.emulator.demo import deliver, fire_and_wait
 from tests.conftest import load_event
 
 
-def failed_pipeline(aws: Any, controller: Any, code: str, message: str) -> dict[str, Any]:
+def failed_pipeline(aws: Any, controller: Any, code: str, message: str, **details: str) -> dict[str, Any]:
+    """A build that failed with ``code``, and the event CodePipeline emits for it, through the workflow."""
     estate.pipeline(aws, "web-pipeline")
-    cp = aws.client("codepipeline")
-    execution_id = cp.start_pipeline_execution(name="web-pipeline")["pipelineExecutionId"]
-    codepipeline_model.advance(ACCOUNT, aws.region, "web-pipeline", execution_id, "Build")
-    codepipeline_model.fail_action(
-        ACCOUNT,
-        aws.region,
-        "web-pipeline",
-        execution_id,
-        "Build",
-        "Build",
-        code,
-        message,
-        url="https://console.example/build/1",
+    execution_id = estate.failed_pipeline_execution(
+        aws, "web-pipeline", "Build", code, message, url="https://console.example/build/1", **details
     )
     event = copy.deepcopy(load_event("codepipeline-action-failed.json"))
     event["detail"]["execution-id"] = execution_id
@@ -188,25 +177,9 @@ def test_a_build_that_failed_in_a_phase_names_the_phase_and_its_message(aws: Any
     codebuild_model.fail_build(
         ACCOUNT, aws.region, build_id, "BUILD", "Error while executing command: pytest. Reason: exit status 1"
     )
-    estate.pipeline(aws, "web-pipeline")
-    cp = aws.client("codepipeline")
-    execution_id = cp.start_pipeline_execution(name="web-pipeline")["pipelineExecutionId"]
-    codepipeline_model.advance(ACCOUNT, aws.region, "web-pipeline", execution_id, "Build")
-    codepipeline_model.fail_action(
-        ACCOUNT,
-        aws.region,
-        "web-pipeline",
-        execution_id,
-        "Build",
-        "Build",
-        "JobFailed",
-        "Build terminated with state: FAILED",
-        external_id=build_id,
-    )
-    event = copy.deepcopy(load_event("codepipeline-action-failed.json"))
-    event["detail"]["execution-id"] = execution_id
-    [finished] = deliver(aws, controller, event)
-    diagnosis = json.loads(finished["output"])["diagnosis"]
+    diagnosis = failed_pipeline(
+        aws, controller, "JobFailed", "Build terminated with state: FAILED", external_id=build_id
+    )["diagnosis"]
     assert diagnosis["category"] == "build-test"
     assert (
         diagnosis["summary"]

@@ -119,23 +119,10 @@ def _web_restored_and_pipeline_blocked(aws: Emulator, d: Deployment) -> list[str
 
 
 def _build_failed(aws: Emulator, d: Deployment) -> None:
-    from . import codepipeline
-
     estate.pipeline(aws, "api-pipeline")
-    cp = aws.client("codepipeline")
-    execution_id = cp.start_pipeline_execution(name="api-pipeline")["pipelineExecutionId"]
-    codepipeline.advance(ACCOUNT, aws.region, "api-pipeline", execution_id, "Build")
-    codepipeline.fail_action(
-        ACCOUNT,
-        aws.region,
-        "api-pipeline",
-        execution_id,
-        "Build",
-        "Build",
-        "JobFailed",
-        "Build terminated with state: FAILED",
+    _EVENT_IDS["execution-id"] = estate.failed_pipeline_execution(
+        aws, "api-pipeline", "Build", "JobFailed", "Build terminated with state: FAILED"
     )
-    _EVENT_IDS["execution-id"] = execution_id
 
 
 def _nothing_stopped(aws: Emulator, d: Deployment) -> list[str]:

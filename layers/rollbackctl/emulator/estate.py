@@ -342,3 +342,16 @@ def alb_split(aws: Emulator, name: str, services: dict[str, int], cluster: str, 
             loadBalancers=[{"targetGroupArn": groups[service], "containerName": service, "containerPort": 80}],
         )
     return groups
+
+
+def failed_pipeline_execution(aws: Emulator, name: str, stage: str, code: str, message: str, **details: str) -> str:
+    """Start an execution of ``name`` and fail the first action of ``stage`` with ``code`` (a FailureType),
+    as CodePipeline would; ``details`` are fail_action's summary, url, external_id. Returns the execution id."""
+    from . import codepipeline
+
+    execution_id: str = aws.client("codepipeline").start_pipeline_execution(name=name)["pipelineExecutionId"]
+    codepipeline.advance(ACCOUNT, aws.region, name, execution_id, stage)
+    pipeline = aws.client("codepipeline").get_pipeline(name=name)["pipeline"]
+    action = next(s for s in pipeline["stages"] if s["name"] == stage)["actions"][0]["name"]
+    codepipeline.fail_action(ACCOUNT, aws.region, name, execution_id, stage, action, code, message, **details)
+    return execution_id
