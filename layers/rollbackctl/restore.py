@@ -171,14 +171,3 @@ def restore(
     ledger.record_restore(incident.target, plan.to_version, incident.incident_id, incident.restored_at)
     pipelines.stop_in_flight(clients, incident)
     return incident
-
-
-def target_state(clients: Clients, incident: Incident) -> dict[str, Any]:
-    """What the target serves now (for the CLI and the demo)."""
-    plan = incident.plan
-    if plan is None:
-        return {}
-    if plan.kind == "lambda-alias":
-        version, weights = _alias(clients, plan.target)
-        return {"FunctionVersion": version, "AdditionalVersionWeights": weights}
-    return {"taskDefinition": _ecs_primary(clients, plan)}

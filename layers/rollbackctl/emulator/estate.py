@@ -28,11 +28,7 @@ def _code(version: int) -> bytes:
 
 def lambda_with_versions(aws: Emulator, name: str, versions: int, tags: dict[str, str] | None = None) -> str:
     """A function with ``versions`` published versions; returns its ARN."""
-    lam, iam = aws.client("lambda"), aws.client("iam")
-    try:
-        role = iam.get_role(RoleName="estate-lambda")["Role"]["Arn"]
-    except iam.exceptions.NoSuchEntityException:
-        role = iam.create_role(RoleName="estate-lambda", AssumeRolePolicyDocument=TRUST)["Role"]["Arn"]
+    lam, role = aws.client("lambda"), _role(aws, "estate-lambda", TRUST)
     arn: str = lam.create_function(
         FunctionName=name,
         Runtime="python3.12",
@@ -55,43 +51,40 @@ def alias(aws: Emulator, function: str, name: str, version: str, canary: tuple[s
     return str(aws.client("lambda").create_alias(**kwargs)["AliasArn"])
 
 
-def lambda_errors_alarm(
-    aws: Emulator, alarm: str, function: str, alias_name: str, tags: dict[str, str] | None = None
+def metric_alarm(
+    aws: Emulator,
+    alarm: str,
+    namespace: str,
+    metric: str,
+    dimensions: dict[str, str] | None = None,
+    tags: dict[str, str] | None = None,
 ) -> str:
-    """An alarm on the alias's Errors metric: dimensions FunctionName and Resource = NAME:ALIAS."""
-    cw = aws.client("cloudwatch")
-    cw.put_metric_alarm(
+    """An alarm on one metric (state changes come from ``fire``, not from data); returns its ARN."""
+    aws.client("cloudwatch").put_metric_alarm(
         AlarmName=alarm,
-        Namespace="AWS/Lambda",
-        MetricName="Errors",
+        Namespace=namespace,
+        MetricName=metric,
         Statistic="Sum",
         Period=60,
         EvaluationPeriods=1,
         Threshold=1,
         ComparisonOperator="GreaterThanOrEqualToThreshold",
-        Dimensions=[
-            {"Name": "FunctionName", "Value": function},
-            {"Name": "Resource", "Value": f"{function}:{alias_name}"},
-        ],
+        Dimensions=[{"Name": k, "Value": v} for k, v in (dimensions or {}).items()],
         Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
     )
     return f"arn:aws:cloudwatch:{aws.region}:{ACCOUNT}:alarm:{alarm}"
+
+
+def lambda_errors_alarm(
+    aws: Emulator, alarm: str, function: str, alias_name: str, tags: dict[str, str] | None = None
+) -> str:
+    """An alarm on the alias's Errors metric: dimensions FunctionName and Resource = NAME:ALIAS."""
+    dimensions = {"FunctionName": function, "Resource": f"{function}:{alias_name}"}
+    return metric_alarm(aws, alarm, "AWS/Lambda", "Errors", dimensions, tags)
 
 
 def custom_alarm(aws: Emulator, alarm: str, namespace: str, metric: str, tags: dict[str, str] | None = None) -> str:
-    cw = aws.client("cloudwatch")
-    cw.put_metric_alarm(
-        AlarmName=alarm,
-        Namespace=namespace,
-        MetricName=metric,
-        Statistic="Average",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanThreshold",
-        Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
-    )
-    return f"arn:aws:cloudwatch:{aws.region}:{ACCOUNT}:alarm:{alarm}"
+    return metric_alarm(aws, alarm, namespace, metric, None, tags)
 
 
 def fire(aws: Emulator, alarm: str, reason: str = "Threshold Crossed: 1 datapoint [5.0] >= 1.0") -> None:
@@ -153,19 +146,9 @@ def ecs_service(
     return arn
 
 
-def ecs_alarm(aws: Emulator, alarm: str, cluster: str, service: str, tags: dict[str, str] | None = None) -> None:
-    aws.client("cloudwatch").put_metric_alarm(
-        AlarmName=alarm,
-        Namespace="AWS/ECS",
-        MetricName="CPUUtilization",
-        Statistic="Average",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=90,
-        ComparisonOperator="GreaterThanThreshold",
-        Dimensions=[{"Name": "ClusterName", "Value": cluster}, {"Name": "ServiceName", "Value": service}],
-        Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
-    )
+def ecs_alarm(aws: Emulator, alarm: str, cluster: str, service: str, tags: dict[str, str] | None = None) -> str:
+    """An alarm on the service's CPU: dimensions ClusterName and ServiceName."""
+    return metric_alarm(aws, alarm, "AWS/ECS", "CPUUtilization", {"ClusterName": cluster, "ServiceName": service}, tags)
 
 
 def pipeline(aws: Emulator, name: str, deploy_provider: str = "ECS") -> None:
