@@ -8,11 +8,22 @@ SAM_VENV := .venv-sam
 BIN := $(VENV)/bin
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 SAM_CLI_VERSION := 1.170.0
+# checkov pins boto3 (and much else) exactly: its own environment, re-created when the version changes.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_VERSION := 3.3.30
+CHECKOV := $(CHECKOV_VENV)/bin/checkov --skip-download --framework cloudformation --compact --quiet
+CFN_LINT := $(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules
+# The SAM template as CloudFormation (tools/translate.py, offline): cfn-lint and checkov do not expand SAM.
+TRANSLATED := .aws-sam/translated/template.json
+PIPELINE_TEMPLATES := pipeline/template.yaml pipeline/deploy-roles.yaml
+# Extra pytest arguments, e.g. make pytest PYTEST_ARGS="--junitxml=reports/pytest.xml" (pipeline/buildspec.yml).
+PYTEST_ARGS ?=
 # sam build needs the functions' runtime (python3.12) on PATH; pyenv keeps it out of PATH by default.
 PY312_BIN := $(shell for p in "$$(command -v python3.12 2>/dev/null)" $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/bin/python3.12; do \
 	[ -n "$$p" ] && "$$p" --version >/dev/null 2>&1 && { dirname "$$p"; break; }; done)
 
-.PHONY: help setup demo test lint typecheck pytest sam-validate sam-build asl local-aws clean
+.PHONY: help setup demo test lint typecheck pytest sam-validate sam-build asl local-aws clean \
+	static translate cfn-lint checkov bandit
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -29,11 +40,21 @@ $(SAM_VENV)/.installed:
 	$(SAM_VENV)/bin/pip install --quiet 'aws-sam-cli==$(SAM_CLI_VERSION)'
 	touch $@
 
+$(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION):
+	@# a new CHECKOV_VERSION names a new stamp: the environment is built again from scratch
+	rm -rf $(CHECKOV_VENV)
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+	touch $@
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-setup: $(VENV)/.installed $(SAM_VENV)/.installed node_modules/.installed ## create every tool environment
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+
+setup: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_STAMP) node_modules/.installed ## create every tool environment
 
 demo: $(VENV)/.installed ## deploy into the embedded emulator and play the scenarios
 	$(BIN)/rollbackctl demo
@@ -45,11 +66,11 @@ lint: $(VENV)/.installed ## ruff
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(VENV)/.installed ## mypy, strict on the domain package
+typecheck: $(VENV)/.installed ## mypy, strict on the domain package and tools/
 	$(BIN)/mypy
 
 pytest: $(VENV)/.installed ## unit, function and end-to-end tests
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 sam-validate: $(SAM_VENV)/.installed ## sam validate --lint (offline)
 	$(SAM) validate --lint --template template.yaml --region us-east-1
@@ -61,7 +82,22 @@ sam-build: $(SAM_VENV)/.installed ## sam build (needs python3.12)
 asl: node_modules/.installed ## validate the state machine definitions
 	npx --no-install asl-validator --json-path statemachine/rollback.asl.json
 
-test: lint typecheck asl sam-validate sam-build pytest ## every quality gate
+translate: $(VENV)/.installed ## template.yaml as plain CloudFormation (offline) -> .aws-sam/translated/
+	$(BIN)/python tools/translate.py --template template.yaml --output $(TRANSLATED)
+
+cfn-lint: translate ## cfn-lint + serverless rules: template.yaml, its translation, pipeline/
+	$(CFN_LINT) -- template.yaml $(TRANSLATED) $(PIPELINE_TEMPLATES)
+
+checkov: translate $(CHECKOV_STAMP) ## checkov (offline): the translation, pipeline/
+	$(CHECKOV) $(foreach f,$(TRANSLATED) $(PIPELINE_TEMPLATES),--file $(f))
+
+bandit: $(VENV)/.installed ## bandit on the Lambda code, the domain package and tools/
+	$(BIN)/bandit --quiet --configfile pyproject.toml --recursive layers functions tools \
+		--format custom --msg-template '{relpath}:{line}: {test_id} [{severity}/{confidence}] {msg}'
+
+static: cfn-lint checkov bandit ## every static security check (make -k static lists them all)
+
+test: lint typecheck asl sam-validate static sam-build pytest ## every quality gate
 
 clean: ## remove the environments and build output
-	rm -rf $(VENV) $(SAM_VENV) node_modules .aws-sam .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) node_modules .aws-sam .mypy_cache .ruff_cache .pytest_cache reports
