@@ -7,31 +7,31 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from rollbackctl.aws import Clients
-from rollbackctl.config import Settings
-from rollbackctl.notify import finish
+from rollbackctl.config import NotifySettings, Settings
+from rollbackctl.notify import Notifier, finish
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=["botocore"])  # not urllib: a traced Slack call would carry the webhook URL
 metrics = Metrics()
 SETTINGS = Settings.from_env()
-CLIENTS = Clients.create()
+NOTIFIER = Notifier(Clients.create(), SETTINGS, NotifySettings.from_env())
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    incident = finish(event, CLIENTS, SETTINGS)
-    metrics.add_dimension(name="action", value=incident.action or "failed")
+    record = finish(event, NOTIFIER.clients, SETTINGS, NOTIFIER)
+    metrics.add_dimension(name="action", value=record["action"] or "failed")
     metrics.add_metric(name="Incidents", unit=MetricUnit.Count, value=1)
-    if incident.time_to_restore_ms is not None:
-        metrics.add_metric(name="TimeToRestore", unit=MetricUnit.Milliseconds, value=incident.time_to_restore_ms)
+    if record["time_to_restore_ms"] is not None:
+        metrics.add_metric(name="TimeToRestore", unit=MetricUnit.Milliseconds, value=record["time_to_restore_ms"])
     logger.info(
         "incident closed",
         extra={
-            "incident_id": incident.incident_id,
-            "action": incident.action,
-            "notifications": len(incident.notifications),
+            "incident_id": record["incident_id"],
+            "action": record["action"],
+            "notifications": [(n["channel"], n["status"]) for n in record["notifications"]],
         },
     )
-    return incident.to_dict()
+    return record

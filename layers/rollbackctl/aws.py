@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,7 @@ class Clients:
     codepipeline: Any
     elbv2: Any
     codebuild: Any
+    secretsmanager: Any
 
     @classmethod
     def create(cls, session: boto3.session.Session | None = None) -> Clients:
@@ -52,6 +54,7 @@ class Clients:
             codepipeline=client("codepipeline", session),
             elbv2=client("elbv2", session),
             codebuild=client("codebuild", session),
+            secretsmanager=client("secretsmanager", session),
         )
 
 
@@ -77,3 +80,16 @@ def wait_for_execution(sfn: Any, execution_arn: str, timeout: float = 60.0) -> d
         if time.monotonic() > deadline:
             raise TimeoutError(f"execution {execution_arn} still RUNNING after {timeout:.0f}s")
         time.sleep(0.02)
+
+
+def recorded_before_bake(sfn: Any, execution_arn: str) -> dict[str, Any] | None:
+    """The incident as the notify step recorded it, once the execution waits in its verify bake; else None."""
+    events = sfn.get_execution_history(executionArn=execution_arn, reverseOrder=True, maxResults=50)["events"]
+    if not any((e.get("stateEnteredEventDetails") or {}).get("name") == "Bake" for e in events):
+        return None
+    for event in events:  # newest first: the notify step's output is the record
+        details = event.get("stateExitedEventDetails") or {}
+        if details.get("name") == "RecordAndNotify":
+            record: dict[str, Any] = json.loads(details["output"])
+            return record
+    return None

@@ -15,6 +15,7 @@ leaves a lease that simply expires.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +32,7 @@ from .model import iso, utcnow
 
 CLAIM_TTL_SECONDS = 24 * 60 * 60  # EventBridge retries a delivery for up to 24 hours
 LOCK_LEASE_SECONDS = 15 * 60
+IN_PROGRESS_RETRIES = 3
 
 
 @dataclass
@@ -63,11 +65,26 @@ class Claims:
 
     def claim(self, key: str, owner: str, incident_id: str) -> Holder | None:
         """None when ``owner`` holds the key (now or from an earlier try); else who does."""
-        try:
-            first = self._claim(claim={"key": key, "owner": owner, "incident_id": incident_id})
-        except IdempotencyAlreadyInProgressError:
-            return Holder("another execution", "(being claimed right now)")
+        for attempt in range(IN_PROGRESS_RETRIES + 1):
+            try:
+                first = self._claim(claim={"key": key, "owner": owner, "incident_id": incident_id})
+                break
+            except IdempotencyAlreadyInProgressError:
+                # The other claimant is between its two writes (milliseconds): ask again to learn its incident.
+                if attempt == IN_PROGRESS_RETRIES:
+                    return Holder("another execution", "(being claimed right now)")
+                time.sleep(0.05 * (attempt + 1))
         return None if first["owner"] == owner else Holder(first["owner"], first["incident_id"])
+
+    def lock_holder(self, target: str, owner: str, now: datetime | None = None) -> Holder | None:
+        """Who else holds the target's lock right now (an incident in progress on it), if anyone."""
+        now = now or utcnow()
+        item = self.dynamodb.get_item(
+            TableName=self.table, Key={"id": {"S": f"lock#{target}"}}, ConsistentRead=True
+        ).get("Item")
+        if not item or item.get("owner", {}).get("S") == owner or item.get("lease_until", {}).get("S", "") < iso(now):
+            return None
+        return Holder(item.get("owner", {}).get("S", "?"), item.get("incident_id", {}).get("S", "?"))
 
     def lock(self, target: str, owner: str, incident_id: str, now: datetime | None = None) -> Holder | None:
         """Take the target's lock (or renew our own). None on success; else who holds it."""

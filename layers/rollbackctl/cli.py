@@ -20,7 +20,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 
-from .aws import AWS_ERRORS, client, error_code, wait_for_execution
+from .aws import AWS_ERRORS, client, error_code, recorded_before_bake, wait_for_execution
 from .model import Incident
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -98,6 +98,9 @@ def demo(
             out.print(f"  [dim]on-call received:[/] [bold]{message.get('Subject', '')}[/]")
             for line in str(message.get("Message", "")).splitlines():
                 out.print(f"    {line}", markup=False, highlight=False)
+        for payload in outcome.slack:
+            fields = [f["text"].replace("\n", ": ", 1) for b in payload["blocks"] for f in b.get("fields", [])]
+            out.print(f"  [dim]Slack received:[/] [bold]{payload['text']}[/]  {' | '.join(fields)[:200]}")
         for problem in outcome.problems:
             out.print(f"  [red]problem:[/] {problem}")
 
@@ -174,14 +177,42 @@ def _incident_for_event(outputs: dict[str, str], event_id: str) -> Incident | No
     return matches[0] if matches else None
 
 
+def _wait_for_incident(
+    sfn: Any, execution_arn: str, timeout: float, wait_verify: bool
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(DescribeExecution, the record if the execution is baking before its verify step and we don't wait)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        described: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
+        if described["status"] != "RUNNING":
+            return described, None
+        if not wait_verify:
+            record = recorded_before_bake(sfn, execution_arn)
+            if record is not None:
+                return described, record
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"execution {execution_arn} still RUNNING after {timeout:.0f}s")
+        time.sleep(0.1)
+
+
 @app.command()
 def run(
     event_file: Annotated[Path, typer.Argument(help="An EventBridge event (JSON), e.g. events/alarm-*.json.")],
     stack_name: StackOption = "rollbackctl",
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the workflow.")] = 900.0,
+    wait_verify: Annotated[
+        bool,
+        typer.Option(
+            "--wait-verify/--no-wait-verify",
+            help="After a rollback, also wait out the verify bake (VerifyBakeSeconds) for the follow-up.",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Send one event through the deployed controller, wait for the workflow, print the incident."""
+    """Send one event through the deployed controller, wait for the workflow, print the incident.
+
+    A rollback's verify step waits VerifyBakeSeconds before its follow-up; by default `run` returns once the
+    incident is recorded and on-call told (the follow-up comes later: `rollbackctl history`)."""
     from .report import print_incident
 
     text, event = read_event(event_file)
@@ -202,13 +233,17 @@ def run(
         started = "this file was already run as"
     if not as_json:
         err.print(f"{started} {execution_arn}")
-    execution = {"executionArn": execution_arn}
     try:
-        described = wait_for_execution(sfn, execution["executionArn"], timeout)
+        described, record = _wait_for_incident(sfn, execution_arn, timeout, wait_verify)
     except TimeoutError as exc:
         fail(str(exc), 1)
-    if described["status"] == "SUCCEEDED":
-        incident: Incident | None = Incident.from_dict(json.loads(described["output"]))
+    if record is not None:
+        incident: Incident | None = Incident.from_dict(record)
+        if not as_json:
+            bake = (record.get("verify") or {}).get("bake_seconds")
+            err.print(f"verifying after a {bake} s bake: the follow-up goes to on-call then (rollbackctl history)")
+    elif described["status"] == "SUCCEEDED":
+        incident = Incident.from_dict(json.loads(described["output"]))
     else:
         event_id = event.get("id", "") if isinstance(event, dict) else ""
         incident = _incident_for_event(outputs, event_id if isinstance(event_id, str) else "")
@@ -222,7 +257,7 @@ def run(
         print_json(incident.to_dict())
     else:
         print_incident(out, incident)
-    raise typer.Exit(0 if described["status"] == "SUCCEEDED" else 1)
+    raise typer.Exit(0 if described["status"] == "SUCCEEDED" or record is not None else 1)
 
 
 @app.command()
@@ -436,7 +471,10 @@ FUNCTIONS_DIR = "functions"
 
 @app.command()
 def invoke(
-    function: Annotated[str, typer.Argument(help="A folder under functions/: triage, restore or notify.")],
+    function: Annotated[
+        str,
+        typer.Argument(help="A folder under functions/: triage, restore, contain, diagnose, notify, verify or track."),
+    ],
     event_file: Annotated[Path, typer.Argument(help="The event to hand the handler (JSON).")],
     template: TemplateOption = Path("template.yaml"),
     overrides: OverridesOption = None,

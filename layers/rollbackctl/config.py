@@ -54,3 +54,42 @@ class Settings:
             if values[field] < 1:
                 raise ConfigError(f"{names[field]} must be at least 1, got {values[field]}")
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class NotifySettings:
+    """What only the notify and verify functions read: the channels beyond the SNS topic, and the bake.
+
+    ``SLACK_WEBHOOK_SECRET_ID`` must be set but may be empty (Slack off); it names a Secrets Manager secret,
+    never the webhook URL itself.
+    """
+
+    chatbot_topic_arn: str
+    slack_webhook_secret_id: str
+    verify_bake_seconds: int
+    notify_ignored: bool
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> NotifySettings:
+        env = os.environ if env is None else env
+        required = ("CHATBOT_TOPIC_ARN", "SLACK_WEBHOOK_SECRET_ID", "VERIFY_BAKE_SECONDS", "NOTIFY_IGNORED")
+        missing = [var for var in required if var not in env or (var != "SLACK_WEBHOOK_SECRET_ID" and not env[var])]
+        if missing:
+            raise ConfigError(f"missing environment variable(s): {', '.join(missing)}")
+        secret_id = env["SLACK_WEBHOOK_SECRET_ID"].strip()
+        if secret_id.startswith(("http://", "https://")):
+            raise ConfigError(
+                "SLACK_WEBHOOK_SECRET_ID must name a Secrets Manager secret (name or ARN), not hold the webhook URL"
+            )
+        try:
+            bake = int(env["VERIFY_BAKE_SECONDS"])
+        except ValueError:
+            raise ConfigError(
+                f"VERIFY_BAKE_SECONDS must be a whole number, got {env['VERIFY_BAKE_SECONDS']!r}"
+            ) from None
+        if not 0 <= bake <= 86400:
+            raise ConfigError(f"VERIFY_BAKE_SECONDS must be between 0 and 86400, got {bake}")
+        flag = env["NOTIFY_IGNORED"].strip().lower()
+        if flag not in ("true", "false"):
+            raise ConfigError(f"NOTIFY_IGNORED must be true or false, got {env['NOTIFY_IGNORED']!r}")
+        return cls(env["CHATBOT_TOPIC_ARN"], secret_id, bake, flag == "true")

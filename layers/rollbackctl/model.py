@@ -126,6 +126,13 @@ class Incident:
     error: dict[str, str] | None = None
     # the workflow execution that owns this incident's claims and lock
     owner: str = ""
+    # other triggers for the same deployment (more alarms, redeliveries after the restore): one incident
+    joined: list[dict[str, str]] = field(default_factory=list)
+    # after the bake: {"status" (recovered | still_alarming | unverified), "checked_at", "bake_seconds",
+    # "alarms" {name: state}}; a recovered incident is closed
+    verification: dict[str, Any] | None = None
+    recovered_at: str | None = None
+    closed_at: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

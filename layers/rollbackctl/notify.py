@@ -1,17 +1,24 @@
-"""One message per incident: what fired, what changed from which version to which, and why."""
+"""One message per incident: what fired, what changed from which version to which, and why.
+
+Channels: the SNS topic (plain text for a phone, with ``severity``/``action``/``target``/``kind`` attributes
+to filter on), the Chatbot topic (AWS Chatbot's custom-notification JSON), and Slack directly when a webhook
+secret is configured (Block Kit). The verify step's follow-ups (recovered, still alarming) go the same way.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
+from urllib.parse import quote
 
 from . import events
-from .aws import Clients
+from .aws import AWS_ERRORS, Clients, error_code
 from .claims import Claims
-from .config import Settings
+from .config import NotifySettings, Settings
 from .model import Incident, Trigger, incident_id_for, iso, short_target, short_version, utcnow
+from .slack import SlackError, SlackWebhook
 from .store import IncidentStore
 
 HEADLINE = {
@@ -22,29 +29,74 @@ HEADLINE = {
     "ignored": "IGNORED",
 }
 SEVERITY = {"rolled_back": "high", "dry_run": "info", "refused": "critical", "failed": "critical", "ignored": "info"}
-# Ignored incidents (OK transitions, unguarded alarms, malformed events) are recorded, not paged.
+# Ignored incidents (OK transitions, unguarded alarms, malformed events) are recorded, not paged, unless the
+# stack says otherwise (NotifyIgnored).
 NOTIFY_ACTIONS = ("rolled_back", "dry_run", "refused", "failed")
+# What a message is about: the incident itself, or the verify step's follow-up after the bake.
+Kind = Literal["incident", "recovered", "escalated", "unverified"]
+FOLLOW_UP_HEADLINE = {"recovered": "RECOVERED", "escalated": "STILL ALARMING", "unverified": "NOT VERIFIED"}
+FOLLOW_UP_SEVERITY = {"recovered": "info", "escalated": "critical", "unverified": "high"}
 SUBJECT_LIMIT = 99
 
 
-def subject(incident: Incident) -> str:
-    action = incident.action or "failed"
-    versions = ""
-    if incident.from_version and incident.to_version:
-        versions = f" {short_version(incident.from_version)} -> {short_version(incident.to_version)}"
-    text = f"[rollbackctl] {HEADLINE[action]}: {short_target(incident.target)}{versions}"
-    # SNS subjects: printable ASCII, under 100 characters.
+def _ascii(text: str, limit: int) -> str:
     text = text.encode("ascii", "replace").decode("ascii")
-    return text if len(text) <= SUBJECT_LIMIT else text[: SUBJECT_LIMIT - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def body(incident: Incident) -> str:
+def _versions(incident: Incident) -> str:
+    if incident.from_version and incident.to_version:
+        return f"{short_version(incident.from_version)} -> {short_version(incident.to_version)}"
+    return ""
+
+
+def subject(incident: Incident, kind: Kind = "incident") -> str:
+    """Printable ASCII, under 100 characters (SNS), naming the service and the action."""
+    if kind == "incident":
+        versions = _versions(incident)
+        text = f"[rollbackctl] {HEADLINE[incident.action or 'failed']}: {short_target(incident.target)}"
+        return _ascii(text + (f" {versions}" if versions else ""), SUBJECT_LIMIT)
+    tail = {
+        "recovered": f"back to OK on {short_version(incident.to_version)}",
+        "escalated": "the rollback did not fix it",
+        "unverified": "recovery could not be confirmed",
+    }[kind]
+    return _ascii(f"[rollbackctl] {FOLLOW_UP_HEADLINE[kind]}: {short_target(incident.target)} {tail}", SUBJECT_LIMIT)
+
+
+def severity(incident: Incident, kind: Kind = "incident") -> str:
+    return SEVERITY[incident.action or "failed"] if kind == "incident" else FOLLOW_UP_SEVERITY[kind]
+
+
+def fired(incident: Incident) -> list[str]:
+    """What fired: the trigger, then every trigger that joined the incident."""
     t = incident.trigger
-    lines = [
-        f"{HEADLINE[incident.action or 'failed']}: {short_target(incident.target)}",
-        "",
-        f"What fired: {t.kind} {t.name} -> {t.state or '?'} at {t.time}",
-    ]
+    out = [f"{t.kind} {t.name} -> {t.state or '?'} at {t.time}"]
+    out += [f"{j.get('kind', '?')} {j.get('name', '?')} at {j.get('time', '?')}" for j in incident.joined]
+    return out
+
+
+def alarms_of(incident: Incident) -> list[str]:
+    """The alarms that fired for this incident (what the verify step checks)."""
+    names = [incident.trigger.name] if incident.trigger.kind == "alarm" else []
+    names += [j["name"] for j in incident.joined if j.get("kind") == "alarm" and j.get("name")]
+    return list(dict.fromkeys(names))
+
+
+def _verification_line(incident: Incident) -> str:
+    v = incident.verification or {}
+    states = ", ".join(f"{name} {state}" for name, state in sorted((v.get("alarms") or {}).items())) or "no alarm"
+    return f"{states}, {v.get('bake_seconds', '?')} s after the rollback (checked {v.get('checked_at', '?')})"
+
+
+def body(incident: Incident, kind: Kind = "incident") -> str:
+    """Plain text a human reads on a phone: the headline first, one fact per line."""
+    if kind != "incident":
+        return _follow_up_body(incident, kind)
+    t = incident.trigger
+    what = fired(incident)
+    lines = [f"{HEADLINE[incident.action or 'failed']}: {short_target(incident.target)}", "", f"What fired: {what[0]}"]
+    lines += [f"  also:     {more}" for more in what[1:]]
     if t.reason:
         lines.append(f"  {t.reason[:500]}")
     lines += [
@@ -73,19 +125,209 @@ def body(incident: Incident) -> str:
     return "\n".join(lines)
 
 
-def publish(incident: Incident, sns: Any, topic_arn: str, now: Callable[[], datetime] = utcnow) -> None:
-    action = incident.action or "failed"
-    response = sns.publish(
-        TopicArn=topic_arn,
-        Subject=subject(incident),
-        Message=body(incident),
-        MessageAttributes={
-            "severity": {"DataType": "String", "StringValue": SEVERITY[action]},
-            "action": {"DataType": "String", "StringValue": action},
-            "target": {"DataType": "String", "StringValue": incident.target or "none"},
+def _follow_up_body(incident: Incident, kind: Kind) -> str:
+    target, good = short_target(incident.target), short_version(incident.to_version)
+    bad = short_version(incident.from_version)
+    first = {
+        "recovered": f"RECOVERED: {target} is healthy on {good} after the rollback from {bad}. Incident closed.",
+        "escalated": (
+            f"STILL ALARMING: rolling {target} back from {bad} to {good} did not fix it. The deployment may not be "
+            "the cause: a human needs to look now."
+        ),
+        "unverified": (
+            f"NOT VERIFIED: {target} was rolled back from {bad} to {good}, but whether it recovered could not be "
+            "confirmed: check the alarms yourself."
+        ),
+    }[kind]
+    lines = [first, "", f"Alarms:     {_verification_line(incident)}", f"Restored:   {incident.restored_at or '-'}"]
+    if kind == "escalated" and incident.diagnosis.summary:
+        lines.append(f"Diagnosis:  [{incident.diagnosis.category}] {incident.diagnosis.summary}")
+    if (incident.verification or {}).get("error"):
+        lines.append(f"Error:      {incident.verification['error']}")  # type: ignore[index]
+    lines += ["", f"Incident {incident.incident_id}: rollbackctl history --json"]
+    return "\n".join(lines)
+
+
+def links(incident: Incident) -> list[tuple[str, str]]:
+    """Console links for the alarm, the target and the pipeline (what on-call opens next)."""
+    region = incident.trigger.region or (incident.target or "::::").split(":")[3] or "us-east-1"
+    console = f"https://{region}.console.aws.amazon.com"
+    out: list[tuple[str, str]] = []
+    for name in alarms_of(incident)[:3]:
+        out.append((f"Alarm {name}", f"{console}/cloudwatch/home?region={region}#alarmsV2:alarm/{quote(name)}"))
+    target = incident.target or ""
+    if ":function:" in target:
+        function, _, alias = target.split(":function:", 1)[1].partition(":")
+        out.append(
+            (
+                f"Lambda {function}:{alias}",
+                f"{console}/lambda/home?region={region}#/functions/{quote(function)}/aliases/{quote(alias)}",
+            )
+        )
+    elif ":service/" in target:
+        cluster, _, service = target.split(":service/", 1)[1].partition("/")
+        out.append(
+            (
+                f"ECS {cluster}/{service}",
+                f"{console}/ecs/v2/clusters/{quote(cluster)}/services/{quote(service)}/health?region={region}",
+            )
+        )
+    if incident.pipeline:
+        out.append(
+            (
+                f"Pipeline {incident.pipeline.name}",
+                f"{console}/codesuite/codepipeline/pipelines/{quote(incident.pipeline.name)}/view?region={region}",
+            )
+        )
+    return out
+
+
+def chatbot_message(incident: Incident, kind: Kind = "incident") -> dict[str, Any]:
+    """AWS Chatbot (Amazon Q Developer in chat applications) custom notification: a Slack channel wired to the
+    Chatbot topic gets a rich message, and no webhook secret lives in this stack. Follow-ups thread under the
+    incident (``threadId``)."""
+    if kind == "incident":
+        description = [f"*What fired:* {' / '.join(fired(incident))}", f"*Why:* {incident.reason}"]
+        if incident.from_version and incident.to_version:
+            description.insert(1, f"*Versions:* {_versions(incident)}")
+        if incident.time_to_restore_ms is not None:
+            description.append(f"*Time to restore:* {incident.time_to_restore_ms} ms")
+        if incident.diagnosis.summary:
+            description.append(f"*Diagnosis:* [{incident.diagnosis.category}] {incident.diagnosis.summary}")
+        next_steps = [incident.diagnosis.remediation] if incident.diagnosis.remediation else []
+    else:
+        description = [_follow_up_body(incident, kind).split("\n", 1)[0], f"*Alarms:* {_verification_line(incident)}"]
+        next_steps = ["Page the owning team: the rollback did not fix it."] if kind == "escalated" else []
+    next_steps += [f"<{url}|{label}>" for label, url in links(incident)]
+    return {
+        "version": "1.0",
+        "source": "custom",
+        "id": f"{incident.incident_id}:{kind}",
+        "content": {
+            "textType": "client-markdown",
+            "title": subject(incident, kind).removeprefix("[rollbackctl] "),
+            "description": "\n".join(description)[:3500],
+            "nextSteps": next_steps[:5],
+            "keywords": [severity(incident, kind), incident.action or "failed", short_target(incident.target)],
         },
-    )
-    incident.notifications.append({"channel": "sns", "message_id": response["MessageId"], "sent_at": iso(now())})
+        "metadata": {
+            "threadId": incident.incident_id,
+            "summary": subject(incident, kind),
+            "eventType": f"rollbackctl.{kind}",
+            "relatedResources": [r for r in (incident.target, incident.trigger.id) if r],
+            "additionalContext": {"incident_id": incident.incident_id, "severity": severity(incident, kind)},
+        },
+    }
+
+
+def _mrkdwn(text: str, limit: int = 2900) -> dict[str, str]:
+    return {"type": "mrkdwn", "text": text[:limit]}
+
+
+def slack_payload(incident: Incident, kind: Kind = "incident") -> dict[str, Any]:
+    """Block Kit: a header, the facts as fields, the diagnosis and its fix, links."""
+    header = {"type": "header", "text": {"type": "plain_text", "text": subject(incident, kind)[14:150]}}
+    if kind == "incident":
+        fields = [
+            _mrkdwn(f"*Alarm*\n{' / '.join(fired(incident))}", 1900),
+            _mrkdwn(f"*Target*\n{short_target(incident.target)}"),
+            _mrkdwn(f"*From -> to*\n{_versions(incident) or '-'}"),
+            _mrkdwn(f"*Action*\n{incident.action} ({incident.mode})"),
+            _mrkdwn(
+                "*Time to restore*\n"
+                + (f"{incident.time_to_restore_ms} ms" if incident.time_to_restore_ms is not None else "-")
+            ),
+            _mrkdwn(f"*Severity*\n{severity(incident, kind)}"),
+        ]
+        blocks: list[dict[str, Any]] = [header, {"type": "section", "fields": fields}]
+        blocks.append({"type": "section", "text": _mrkdwn(f"*Why*\n{incident.reason}")})
+        if incident.diagnosis.summary:
+            blocks.append(
+                {
+                    "type": "section",
+                    "text": _mrkdwn(
+                        f"*Diagnosis* [{incident.diagnosis.category}]\n{incident.diagnosis.summary}\n"
+                        f"*Fix*\n{incident.diagnosis.remediation}"
+                    ),
+                }
+            )
+    else:
+        blocks = [
+            header,
+            {"type": "section", "text": _mrkdwn(_follow_up_body(incident, kind).split("\n", 1)[0])},
+            {"type": "section", "text": _mrkdwn(f"*Alarms*\n{_verification_line(incident)}")},
+        ]
+    link_text = " | ".join(f"<{url}|{label}>" for label, url in links(incident))
+    context = f"Incident {incident.incident_id}" + (f" | {link_text}" if link_text else "")
+    blocks.append({"type": "context", "elements": [_mrkdwn(context, 2900)]})
+    return {"text": subject(incident, kind), "blocks": blocks}
+
+
+class Notifier:
+    """Every channel, one message per incident and per follow-up. SNS is the page: its failure fails the step
+    (and Step Functions retries it). Chatbot and Slack are best effort: a failure is recorded, never raised."""
+
+    def __init__(self, clients: Clients, settings: Settings, channels: NotifySettings) -> None:
+        self.clients, self.settings, self.channels = clients, settings, channels
+        self.slack = (
+            SlackWebhook(clients.secretsmanager, channels.slack_webhook_secret_id)
+            if channels.slack_webhook_secret_id
+            else None
+        )
+
+    def wants(self, incident: Incident) -> bool:
+        action = incident.action or "failed"
+        return action in NOTIFY_ACTIONS or (action == "ignored" and self.channels.notify_ignored)
+
+    def send(self, incident: Incident, kind: Kind = "incident", now: Callable[[], datetime] = utcnow) -> None:
+        done = {
+            (n.get("channel"), n.get("kind", "incident")) for n in incident.notifications if n.get("status") != "failed"
+        }
+        if ("sns", kind) not in done:
+            response = self.clients.sns.publish(
+                TopicArn=self.settings.topic_arn,
+                Subject=subject(incident, kind),
+                Message=body(incident, kind),
+                MessageAttributes={
+                    "severity": {"DataType": "String", "StringValue": severity(incident, kind)},
+                    "action": {
+                        "DataType": "String",
+                        "StringValue": incident.action or "failed" if kind == "incident" else kind,
+                    },
+                    "target": {"DataType": "String", "StringValue": incident.target or "none"},
+                    "kind": {"DataType": "String", "StringValue": kind},
+                },
+            )
+            self._record(incident, "sns", kind, now, message_id=response["MessageId"])
+        if ("chatbot", kind) not in done:
+            try:
+                response = self.clients.sns.publish(
+                    TopicArn=self.channels.chatbot_topic_arn, Message=json.dumps(chatbot_message(incident, kind))
+                )
+                self._record(incident, "chatbot", kind, now, message_id=response["MessageId"])
+            except AWS_ERRORS as exc:
+                self._record(incident, "chatbot", kind, now, error=f"{type(exc).__name__}: {error_code(exc)}")
+        if self.slack is not None and ("slack", kind) not in done:
+            try:
+                self.slack.post(slack_payload(incident, kind))
+                self._record(incident, "slack", kind, now)
+            except SlackError as exc:
+                self._record(incident, "slack", kind, now, error=str(exc))
+
+    @staticmethod
+    def _record(
+        incident: Incident,
+        channel: str,
+        kind: Kind,
+        now: Callable[[], datetime],
+        message_id: str = "",
+        error: str = "",
+    ) -> None:
+        entry: dict[str, Any] = {"channel": channel, "kind": kind, "status": "failed" if error else "sent"}
+        entry.update({"message_id": message_id} if message_id else {})
+        entry.update({"error": error} if error else {})
+        entry["sent_at"] = iso(now())
+        incident.notifications.append(entry)
 
 
 def _failure_reason(error: dict[str, Any]) -> str:
@@ -119,9 +361,16 @@ def incident_from_failure(payload: dict[str, Any], error: dict[str, Any], now: C
 
 
 def finish(
-    payload: dict[str, Any], clients: Clients, settings: Settings, now: Callable[[], datetime] = utcnow
-) -> Incident:
-    """Record the incident and send its one message. ``payload["error"]`` marks a caught failure."""
+    payload: dict[str, Any],
+    clients: Clients,
+    settings: Settings,
+    notifier: Notifier,
+    now: Callable[[], datetime] = utcnow,
+) -> dict[str, Any]:
+    """Record the incident and send its one message. ``payload["error"]`` marks a caught failure.
+
+    Returns the incident record, plus ``verify``: {"needed", "bake_seconds"}; needed when the verify step should
+    check, after the bake, whether the alarms that fired are back to OK (a rollback carried out, on alarms)."""
     payload = dict(payload)
     error = payload.pop("error", None)
     if error is not None:
@@ -129,10 +378,20 @@ def finish(
     else:
         incident = Incident.from_dict(payload)
     store = IncidentStore(clients.dynamodb, settings.incident_table)
+    earlier = store.get(incident.incident_id)
+    if earlier is not None:  # a retry of this step: what was already sent is not sent again
+        incident.notifications = earlier.notifications
     store.put(incident)  # recorded even if the message cannot be sent
+    written = store.get(incident.incident_id)
+    incident.joined = written.joined if written else []  # the triggers that joined it, so far
     if incident.target and incident.owner:
         Claims(clients.dynamodb, settings.claims_table).unlock(incident.target, incident.owner)
-    if incident.action in NOTIFY_ACTIONS and not any(n["channel"] == "sns" for n in incident.notifications):
-        publish(incident, clients.sns, settings.topic_arn, now)
+    if notifier.wants(incident):
+        notifier.send(incident, "incident", now)
         store.put(incident)
-    return incident
+    out = incident.to_dict()
+    out["verify"] = {
+        "needed": incident.action == "rolled_back" and bool(alarms_of(incident)),
+        "bake_seconds": notifier.channels.verify_bake_seconds,
+    }
+    return out

@@ -41,8 +41,27 @@ def timeline(incident: Incident) -> Table:
     if incident.diagnosis.summary:
         table.add_row("", f"[bold]why[/]: [{incident.diagnosis.category}] {incident.diagnosis.summary}")
         table.add_row("", f"[bold]fix[/]: {incident.diagnosis.remediation}")
-    for note in incident.notifications:
-        table.add_row(_offset(start, note.get("sent_at")), f"on-call notified ({note['channel']})")
+    for more in incident.joined:
+        table.add_row(_offset(start, more.get("time")), f"{more.get('kind')} [bold]{more.get('name')}[/] joined")
+    verification = incident.verification or {}
+    for kind in ("incident", "recovered", "escalated", "unverified"):
+        notes = [n for n in incident.notifications if n.get("kind", "incident") == kind]
+        if not notes:
+            continue
+        if kind != "incident":
+            style = {"recovered": "green", "escalated": "bold red"}.get(kind, "yellow")
+            alarms = ", ".join(f"{a} {s}" for a, s in sorted((verification.get("alarms") or {}).items()))
+            table.add_row(
+                _offset(start, verification.get("checked_at")),
+                f"[{style}]verified: {verification.get('status')}[/] after a {verification.get('bake_seconds')} s "
+                f"bake ({alarms})",
+            )
+        channels = ", ".join(
+            n["channel"] + ("" if n.get("status", "sent") == "sent" else f" [red]failed: {n.get('error', '')}[/]")
+            for n in notes
+        )
+        what = "on-call notified" if kind == "incident" else f"follow-up ({kind}) sent"
+        table.add_row(_offset(start, notes[0].get("sent_at")), f"{what}: {channels}")
     return table
 
 

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .model import Incident, iso, utcnow
+from .model import Incident, Trigger, iso, utcnow
 
 VersionStatus = Literal["good", "bad"]
 
@@ -21,28 +21,49 @@ class IncidentStore:
     table: str
 
     def put(self, incident: Incident) -> None:
-        self.dynamodb.put_item(
+        # UpdateItem, not PutItem: the ``joined`` set that triage adds beside the record must survive.
+        self.dynamodb.update_item(
             TableName=self.table,
-            Item={
-                "incident_id": {"S": incident.incident_id},
-                "started_at": {"S": incident.started_at},
-                "action": {"S": incident.action or "open"},
-                "record": {"S": json.dumps(incident.to_dict(), sort_keys=True)},
+            Key={"incident_id": {"S": incident.incident_id}},
+            UpdateExpression="SET started_at = :s, #a = :a, #r = :r",
+            ExpressionAttributeNames={"#a": "action", "#r": "record"},
+            ExpressionAttributeValues={
+                ":s": {"S": incident.started_at},
+                ":a": {"S": incident.action or "open"},
+                ":r": {"S": json.dumps(incident.to_dict(), sort_keys=True)},
             },
         )
+
+    def join(self, incident_id: str, trigger: Trigger) -> None:
+        """Another trigger for the deployment this incident handles joins it (one incident, one message; the
+        verify step checks every alarm that joined). Atomic, and safe before or after the record is written."""
+        entry = json.dumps({"kind": trigger.kind, "name": trigger.name, "time": trigger.time}, sort_keys=True)
+        self.dynamodb.update_item(
+            TableName=self.table,
+            Key={"incident_id": {"S": incident_id}},
+            UpdateExpression="ADD joined :t",
+            ExpressionAttributeValues={":t": {"SS": [entry]}},
+        )
+
+    @staticmethod
+    def _incident(item: dict[str, Any]) -> Incident:
+        incident = Incident.from_dict(json.loads(item["record"]["S"]))
+        joined = [json.loads(raw) for raw in item.get("joined", {}).get("SS", [])]
+        incident.joined = sorted(joined, key=lambda e: (e.get("time", ""), e.get("name", "")))
+        return incident
 
     def get(self, incident_id: str) -> Incident | None:
         item = self.dynamodb.get_item(
             TableName=self.table, Key={"incident_id": {"S": incident_id}}, ConsistentRead=True
         ).get("Item")
-        return Incident.from_dict(json.loads(item["record"]["S"])) if item else None
+        return self._incident(item) if item and "record" in item else None
 
     def list(self, limit: int = 50) -> list[Incident]:
         """Newest first."""
         items: list[dict[str, Any]] = []
         for page in self.dynamodb.get_paginator("scan").paginate(TableName=self.table):
             items.extend(page.get("Items", []))
-        incidents = [Incident.from_dict(json.loads(item["record"]["S"])) for item in items]
+        incidents = [self._incident(item) for item in items if "record" in item]
         incidents.sort(key=lambda i: i.started_at, reverse=True)
         return incidents[:limit]
 

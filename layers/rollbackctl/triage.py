@@ -16,7 +16,7 @@ from .claims import Claims, Holder
 from .config import Settings
 from .model import Incident, PipelineRef, Trigger, incident_id_for, iso, parse_time, short_version, utcnow
 from .plans import Refusal
-from .store import Ledger
+from .store import IncidentStore, Ledger
 
 KILL_SWITCH_ON = "on"
 describe_plan = plans.describe
@@ -129,9 +129,12 @@ def _target_of_codedeploy(signal: events.CodeDeployFailure, clients: Clients, in
     return target
 
 
-def _duplicate(incident: Incident, holder: Holder, what: str) -> Incident:
+def _duplicate(incident: Incident, holder: Holder, what: str, joins: IncidentStore | None = None) -> Incident:
+    """Already handled. A different trigger for the same deployment (``joins``) joins the holder's incident."""
     incident.decision = "duplicate"
     incident.reason = f"duplicate: {what} is already handled by incident {holder.incident_id} ({holder.owner})"
+    if joins is not None and holder.incident_id.startswith("inc-"):
+        joins.join(holder.incident_id, incident.trigger)
     return incident
 
 
@@ -142,6 +145,7 @@ def _judge_by_history(
     ledger: Ledger,
     settings: Settings,
     now: Callable[[], datetime],
+    incidents: IncidentStore,
 ) -> Incident | None:
     """What the target's history says: part of an incident already handled, a restored version alarming
     again (no loops), an alarm older than the deployment, or a deployment past the watch window."""
@@ -153,6 +157,7 @@ def _judge_by_history(
             incident,
             Holder("an earlier execution", last.incident_id),
             f"{trigger.kind} {trigger.name} (it fired before {target} was restored at {last.restored_at})",
+            incidents,
         )
     if last is not None and plans.serving(clients, target) == last.version:
         return _refuse(
@@ -239,9 +244,13 @@ def triage(
     ledger = Ledger(clients.dynamodb, settings.ledger_table)
     if isinstance(signal, events.ManualRollback):
         return _decide_manual(signal, incident, clients, ledger, read_kill_switch, mode, mode_source, claims)
-    judged = _judge_by_history(signal, incident, clients, ledger, settings, now)
+    incidents = IncidentStore(clients.dynamodb, settings.incident_table)
+    judged = _judge_by_history(signal, incident, clients, ledger, settings, now, incidents)
     if judged is not None:
         return judged
+    holder = claims.lock_holder(target, owner)
+    if holder is not None:  # an incident is in progress on this target: this alarm is part of it
+        return _duplicate(incident, holder, f"{trigger.kind} {trigger.name} on {target}", incidents)
     region, account = target.split(":")[3], target.split(":")[4]
     try:
         plan = plans.plan_for(clients, target, ledger, region, account)
@@ -250,7 +259,7 @@ def triage(
     incident.plan, incident.from_version, incident.to_version = plan, plan.from_version, plan.to_version
     holder = claims.claim(f"deployment#{plan.target}#{plan.from_version}", owner, incident.incident_id)
     if holder is not None:
-        return _duplicate(incident, holder, f"the deployment of {plan.from_version} on {target}")
+        return _duplicate(incident, holder, f"the deployment of {plan.from_version} on {target}", incidents)
 
     kill_on, kill_why = read_kill_switch_safely(read_kill_switch)
     if kill_on:

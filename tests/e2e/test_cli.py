@@ -50,11 +50,23 @@ def rollbackctl(*args: str, endpoint: str | None = None, timeout: float = 120) -
     )
 
 
+BAKE = 2
+
+
 @pytest.fixture(scope="module")
 def local_aws() -> Iterator[tuple[str, dict[str, str]]]:
     port = free_port()
     process = subprocess.Popen(
-        [*ROLLBACKCTL, "local-aws", "--port", str(port), "--deploy"],
+        # a short verify bake, honoured in real seconds (as AWS would)
+        [
+            *ROLLBACKCTL,
+            "local-aws",
+            "--port",
+            str(port),
+            "--deploy",
+            "--parameter-overrides",
+            f"VerifyBakeSeconds={BAKE}",
+        ],
         cwd=ROOT,
         env=cli_env(),
         stdout=subprocess.PIPE,
@@ -199,8 +211,15 @@ def test_alarm_by_dimensions_from_another_process(local_aws: tuple[str, dict[str
     eventually(restored(endpoint, "checkout"))
     print(f"alarm -> alias restored, over HTTP: {1000 * (time.monotonic() - fired):.0f} ms")
     [message] = eventually(messages(endpoint, url))
+    notified = time.monotonic()
     assert "ROLLED BACK: checkout:live 2 -> 1" in message["Subject"]
     assert "checkout-live-errors" in message["Message"]
+    # the service heals during the bake: after VerifyBakeSeconds of real time, the "recovered" follow-up
+    cw.set_alarm_state(AlarmName="checkout-live-errors", StateValue="OK", StateReason="Threshold Crossed: back")
+    [follow_up] = eventually(messages(endpoint, url), seconds=BAKE + 15)
+    assert time.monotonic() - notified >= BAKE - 0.5  # the bake ran in real seconds, not on a fast clock
+    assert follow_up["MessageAttributes"]["kind"]["Value"] == "recovered"
+    assert "RECOVERED: checkout:live" in follow_up["Subject"]
 
 
 def test_tagged_custom_metric_alarm_from_another_process(local_aws: tuple[str, dict[str, str]]) -> None:
@@ -223,6 +242,10 @@ def test_tagged_custom_metric_alarm_from_another_process(local_aws: tuple[str, d
     eventually(restored(endpoint, "payments"))
     [message] = eventually(messages(endpoint, url))
     assert "payments:live 2 -> 1" in message["Subject"]
+    # the alarm stays red through the bake: an escalation, severity critical
+    [escalation] = eventually(messages(endpoint, url), seconds=BAKE + 15)
+    assert escalation["MessageAttributes"]["severity"]["Value"] == "critical"
+    assert "STILL ALARMING: payments:live" in escalation["Subject"]
 
 
 def test_run_sends_the_event_file_through_the_deployed_controller(

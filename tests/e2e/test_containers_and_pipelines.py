@@ -70,7 +70,8 @@ def test_ecs_alarm_mid_rollout_restores_stops_the_pipeline_and_blocks_the_deploy
     assert Ledger(aws.client("dynamodb"), controller.outputs["LedgerTableName"]).is_bad(
         WEB, incident.from_version or ""
     )
-    [message] = drain_messages(aws, oncall)
+    [message, escalation] = drain_messages(aws, oncall)  # the CPU alarm stays red through the bake
+    assert escalation["Subject"] == "[rollbackctl] STILL ALARMING: prod/web the rollback did not fix it"
     assert message["Subject"] == "[rollbackctl] ROLLED BACK: prod/web web:2 -> web:1"
     assert "stop pipeline web-pipeline: done" in message["Message"]
     assert "block pipeline web-pipeline: done" in message["Message"]

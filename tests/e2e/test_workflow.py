@@ -48,7 +48,8 @@ def test_canary_alarm_by_dimensions_rolls_the_alias_back(aws: Any, controller: A
     assert (incident.target, incident.from_version, incident.to_version) == (CHECKOUT, "2", "1")
     assert incident.trigger.name == "checkout-live-errors"
     assert incident.restored_at is not None and incident.time_to_restore_ms is not None
-    [message] = drain_messages(aws, oncall)
+    # the rollback message, then (the alarm still red after the bake) the escalation
+    [message, follow_up] = drain_messages(aws, oncall)
     assert message["Subject"] == "[rollbackctl] ROLLED BACK: checkout:live 2 -> 1"
     for text in ("checkout-live-errors", CHECKOUT, "2 -> 1", "rolled_back"):
         assert text in message["Message"]
@@ -56,7 +57,9 @@ def test_canary_alarm_by_dimensions_rolls_the_alias_back(aws: Any, controller: A
         "severity": "high",
         "action": "rolled_back",
         "target": CHECKOUT,
+        "kind": "incident",
     }
+    assert follow_up["MessageAttributes"]["kind"]["Value"] == "escalated"
     ledger = Ledger(aws.client("dynamodb"), controller.outputs["LedgerTableName"])
     assert ledger.is_bad(CHECKOUT, "2")
 
@@ -74,7 +77,8 @@ def test_tagged_custom_metric_alarm_repoints_to_the_ledgers_known_good(aws: Any,
     assert incident.action == "rolled_back"
     assert (incident.from_version, incident.to_version) == ("4", "2")
     assert alias_state(aws, "payments") == ("2", {})
-    assert len(drain_messages(aws, oncall)) == 1
+    kinds = [m["MessageAttributes"]["kind"]["Value"] for m in drain_messages(aws, oncall)]
+    assert kinds == ["incident", "escalated"]
 
 
 def test_no_known_good_version_means_refused_and_on_call_told_exactly_that(

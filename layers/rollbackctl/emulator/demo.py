@@ -21,6 +21,7 @@ from ..store import IncidentStore, Ledger
 from . import estate, patches
 from .core import ACCOUNT, Emulator
 from .deployer import Deployment, deploy
+from .slack import SlackCatcher
 
 Check = Callable[[Emulator, Deployment], list[str]]
 
@@ -34,6 +35,15 @@ class Scenario:
     alarm: str = ""  # the alarm that fires ...
     event: str = ""  # ... or the events/ file a service emits (its ids filled in by setup's state)
     check: Check = lambda aws, d: []  # the AWS state afterwards: a list of problems, empty when right
+    # after the rollback, the service heals and the alarm goes back to OK (else it stays red: escalation)
+    recovers: bool = False
+
+    @property
+    def follow_up(self) -> str:
+        """The verify step's follow-up on-call should get after the bake ('' when none)."""
+        if self.expected_action != "rolled_back" or not self.alarm:
+            return ""
+        return "recovered" if self.recovers else "escalated"
 
 
 @dataclass
@@ -42,6 +52,7 @@ class Outcome:
     incident: Incident | None
     problems: list[str] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
+    slack: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -137,11 +148,12 @@ _EVENT_IDS: dict[str, str] = {}
 SCENARIOS = [
     Scenario(
         "canary",
-        "checkout:live is mid-canary (v2 at 10%); its Errors alarm fires",
+        "checkout:live is mid-canary (v2 at 10%); its Errors alarm fires, then clears after the rollback",
         "rolled_back",
         _canary,
         alarm="checkout-live-errors",
         check=alias_is("checkout", "live", "1"),
+        recovers=True,
     ),
     Scenario(
         "all-at-once",
@@ -150,10 +162,11 @@ SCENARIOS = [
         _all_at_once,
         alarm="payments-p99-latency",
         check=alias_is("payments", "live", "2"),
+        recovers=True,
     ),
     Scenario(
         "ecs-rolling",
-        "ECS service prod/web is rolling out web:2 from web-pipeline; its CPU alarm fires",
+        "ECS service prod/web is rolling out web:2 from web-pipeline; its CPU alarm fires and stays red",
         "rolled_back",
         _web_rolling_out,
         alarm="web-cpu",
@@ -224,16 +237,42 @@ def executions(aws: Emulator, d: Deployment) -> set[str]:
     return {e["executionArn"] for page in pages for e in page["executions"]}
 
 
-def fire_and_wait(aws: Emulator, d: Deployment, alarm: str, state: str = "ALARM") -> list[dict[str, Any]]:
-    """Set an alarm's state as CloudWatch would and wait for every workflow EventBridge started."""
+def fire(aws: Emulator, d: Deployment, alarm: str, state: str = "ALARM") -> list[str]:
+    """Set an alarm's state as CloudWatch would; the executions EventBridge started."""
     patches.drain()  # what AWS delivered before (deployments the tracker records) lands first
     before = executions(aws, d)
     if state == "ALARM":
         estate.fire(aws, alarm)
     else:
         aws.client("cloudwatch").set_alarm_state(AlarmName=alarm, StateValue=state, StateReason="test")
+    return sorted(executions(aws, d) - before)
+
+
+def wait_all(aws: Emulator, arns: list[str], timeout: float = 60.0) -> list[dict[str, Any]]:
     sfn = aws.client("stepfunctions")
-    return [wait_for_execution(sfn, arn) for arn in sorted(executions(aws, d) - before)]
+    return [wait_for_execution(sfn, arn, timeout) for arn in arns]
+
+
+def fire_and_wait(aws: Emulator, d: Deployment, alarm: str, state: str = "ALARM") -> list[dict[str, Any]]:
+    """Set an alarm's state as CloudWatch would and wait for every workflow EventBridge started."""
+    return wait_all(aws, fire(aws, d, alarm, state))
+
+
+def wait_for_messages(aws: Emulator, url: str, count: int = 1, timeout: float = 30.0) -> list[dict[str, Any]]:
+    """What reached the queue once at least ``count`` messages did (or the timeout passed)."""
+    got: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while len(got) < count and time.monotonic() < deadline:
+        got += drain_messages(aws, url)
+        time.sleep(0.02)
+    return got
+
+
+def recover(aws: Emulator, alarm: str) -> None:
+    """The service healed: CloudWatch moves the alarm back to OK."""
+    aws.client("cloudwatch").set_alarm_state(
+        AlarmName=alarm, StateValue="OK", StateReason="Threshold Crossed: the datapoints are back under the threshold"
+    )
 
 
 def deliver(aws: Emulator, d: Deployment, event: dict[str, Any]) -> list[dict[str, Any]]:
@@ -257,11 +296,24 @@ def deliver(aws: Emulator, d: Deployment, event: dict[str, Any]) -> list[dict[st
     return [wait_for_execution(sfn, arn) for arn in sorted(executions(aws, d) - before)]
 
 
-def run_scenario(aws: Emulator, d: Deployment, scenario: Scenario, queue_url: str, events_dir: Path) -> Outcome:
+def run_scenario(
+    aws: Emulator,
+    d: Deployment,
+    scenario: Scenario,
+    queue_url: str,
+    events_dir: Path,
+    slack: SlackCatcher | None = None,
+) -> Outcome:
     scenario.setup(aws, d)
     started = time.monotonic()
+    slack_seen = len(slack.payloads) if slack else 0
+    early: list[dict[str, Any]] = []
     if scenario.alarm:
-        finished = fire_and_wait(aws, d, scenario.alarm)
+        arns = fire(aws, d, scenario.alarm)
+        if scenario.recovers:  # on-call got the rollback message; during the bake the alarm clears
+            early = wait_for_messages(aws, queue_url)
+            recover(aws, scenario.alarm)
+        finished = wait_all(aws, arns)
     else:
         finished = deliver(aws, d, _event_for(scenario, events_dir))
     if len(finished) != 1:
@@ -274,18 +326,34 @@ def run_scenario(aws: Emulator, d: Deployment, scenario: Scenario, queue_url: st
         )
     incident = Incident.from_dict(json.loads(described["output"]))
     stored = IncidentStore(aws.client("dynamodb"), d.outputs["IncidentTableName"]).get(incident.incident_id)
-    outcome = Outcome(scenario, stored or incident, seconds=seconds, messages=drain_messages(aws, queue_url))
+    outcome = Outcome(
+        scenario,
+        stored or incident,
+        seconds=seconds,
+        messages=early + drain_messages(aws, queue_url),
+        slack=slack.payloads[slack_seen:] if slack else [],
+    )
     if stored is None:
         outcome.problems.append("the incident was not recorded")
     if incident.action != scenario.expected_action:
         outcome.problems.append(f"action {incident.action}, expected {scenario.expected_action}")
     outcome.problems.extend(scenario.check(aws, d))
-    notified = incident.action != "ignored"
-    if notified and len(outcome.messages) != 1:
-        outcome.problems.append(f"{len(outcome.messages)} messages reached on-call, expected 1")
-    if not notified and outcome.messages:
-        outcome.problems.append("an ignored incident paged on-call")
+    expected = (
+        [] if incident.action == "ignored" else ["incident"] + ([scenario.follow_up] if scenario.follow_up else [])
+    )
+    kinds = [m.get("MessageAttributes", {}).get("kind", {}).get("Value") for m in outcome.messages]
+    if kinds != expected:
+        outcome.problems.append(f"on-call received {kinds or 'nothing'}, expected {expected or 'nothing'}")
+    if slack and len(outcome.slack) != len(expected):
+        outcome.problems.append(f"{len(outcome.slack)} Slack messages, expected {len(expected)}")
+    if scenario.recovers and stored is not None and not stored.recovered_at:
+        outcome.problems.append("the incident was not closed as recovered")
     return outcome
+
+
+SLACK_SECRET_NAME = "rollbackctl/demo/slack-webhook"  # noqa: S105 - the name of a secret, not a secret
+# Short bakes for the demo, in real seconds (as AWS would wait); --parameter-overrides can change it.
+DEMO_BAKE_SECONDS = "2"
 
 
 def play(
@@ -294,14 +362,25 @@ def play(
     on_outcome: Callable[[Outcome], None] | None = None,
     prepare: Callable[[Emulator, Deployment], None] | None = None,
 ) -> list[Outcome]:
-    with Emulator() as aws:
-        deployment = deploy(aws, template, overrides=overrides)
+    with Emulator() as aws, SlackCatcher() as slack:
+        # Slack: a webhook on 127.0.0.1, its URL kept in Secrets Manager as in a real account.
+        aws.client("secretsmanager").create_secret(Name=SLACK_SECRET_NAME, SecretString=slack.url)
+        settings = {"VerifyBakeSeconds": DEMO_BAKE_SECONDS, "SlackWebhookSecretId": SLACK_SECRET_NAME}
+        settings.update(overrides or {})
+        deployment = deploy(aws, template, overrides=settings)
         if prepare:
             prepare(aws, deployment)
         queue_url = subscribe_queue(aws, deployment.outputs["NotificationTopicArn"])
         outcomes = []
         for scenario in SCENARIOS:
-            outcome = run_scenario(aws, deployment, scenario, queue_url, template.parent / "events")
+            outcome = run_scenario(
+                aws,
+                deployment,
+                scenario,
+                queue_url,
+                template.parent / "events",
+                slack if settings["SlackWebhookSecretId"] == SLACK_SECRET_NAME else None,
+            )
             outcomes.append(outcome)
             if on_outcome:
                 on_outcome(outcome)

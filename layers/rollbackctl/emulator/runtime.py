@@ -162,5 +162,5 @@ class InProcessRuntime:
         finally:
             stdout.local.buffer = None
         logs = buffer.getvalue()
-        self.invocations.append({"function": fn.function_name, "errored": errored})
+        self.invocations.append({"function": fn.function_name, "errored": errored, "logs": logs})
         return payload, errored, logs

@@ -1,0 +1,221 @@
+"""On-call's side of an incident, end to end in the emulator: the SNS message (read back through an SQS
+subscription), the Chatbot message, the Slack message (posted to a webhook on 127.0.0.1 whose URL is in
+Secrets Manager), the verify step's follow-ups after the bake, and no noise."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from rollbackctl.emulator import deploy, estate
+from rollbackctl.emulator.demo import (
+    drain_messages,
+    fire,
+    fire_and_wait,
+    recover,
+    subscribe_queue,
+    wait_all,
+    wait_for_messages,
+)
+from rollbackctl.emulator.slack import SlackCatcher
+from rollbackctl.model import Incident, parse_time
+from rollbackctl.store import IncidentStore
+from tests.conftest import TEMPLATE
+
+CHECKOUT = "arn:aws:lambda:us-east-1:123456789012:function:checkout:live"
+SECRET = "oncall/slack-webhook"
+# 2000 s on the test suite's fast clock (x0.001): a 2-second bake, long enough to clear an alarm during it
+BAKE = 2000
+
+
+@pytest.fixture
+def slack() -> Iterator[SlackCatcher]:
+    with SlackCatcher() as catcher:
+        yield catcher
+
+
+def stack(aws: Any, slack: SlackCatcher | None = None, **overrides: str) -> Any:
+    settings = {"VerifyBakeSeconds": str(BAKE), **overrides}
+    if slack is not None:
+        aws.client("secretsmanager").create_secret(Name=SECRET, SecretString=slack.url)
+        settings["SlackWebhookSecretId"] = SECRET
+    return deploy(aws, TEMPLATE, overrides=settings)
+
+
+def canary(aws: Any, *alarms: str) -> None:
+    estate.lambda_with_versions(aws, "checkout", 2)
+    estate.alias(aws, "checkout", "live", "1", canary=("2", 0.1))
+    for alarm in alarms or ("checkout-live-errors",):
+        estate.lambda_errors_alarm(aws, alarm, "checkout", "live")
+
+
+def incidents(aws: Any, controller: Any) -> list[Incident]:
+    return IncidentStore(aws.client("dynamodb"), controller.outputs["IncidentTableName"]).list()
+
+
+def kinds(messages: list[dict[str, Any]]) -> list[str]:
+    return [m["MessageAttributes"]["kind"]["Value"] for m in messages]
+
+
+def slack_text(payload: dict[str, Any]) -> str:
+    return json.dumps(payload["blocks"])
+
+
+def test_every_channel_says_what_fired_what_changed_and_why_then_that_it_recovered(
+    aws: Any, slack: SlackCatcher
+) -> None:
+    controller = stack(aws, slack)
+    oncall = subscribe_queue(aws, controller.outputs["NotificationTopicArn"], "oncall")
+    chatbot = subscribe_queue(aws, controller.outputs["ChatbotTopicArn"], "chatbot")
+    canary(aws)
+    arns = fire(aws, controller, "checkout-live-errors")
+    [message] = wait_for_messages(aws, oncall)
+    recover(aws, "checkout-live-errors")  # the service heals during the bake
+    [finished] = wait_all(aws, arns)
+    assert finished["status"] == "SUCCEEDED"
+    [incident] = incidents(aws, controller)
+
+    # SNS: subject under 100 characters naming the service and the action, a readable body, filterable attributes
+    assert message["Subject"] == "[rollbackctl] ROLLED BACK: checkout:live 2 -> 1"
+    body = message["Message"]
+    for text in ("checkout-live-errors", CHECKOUT, "2 -> 1", "rolled_back", incident.diagnosis.summary):
+        assert text and text in body
+    assert f"Fix:        {incident.diagnosis.remediation}" in body
+    attributes = {k: v["Value"] for k, v in message["MessageAttributes"].items()}
+    assert attributes == {"severity": "high", "action": "rolled_back", "target": CHECKOUT, "kind": "incident"}
+
+    # the recovery follow-up, after the bake; the incident closed
+    [follow_up] = drain_messages(aws, oncall)
+    assert follow_up["Subject"] == "[rollbackctl] RECOVERED: checkout:live back to OK on 1"
+    assert follow_up["MessageAttributes"]["severity"]["Value"] == "info"
+    assert "checkout-live-errors OK" in follow_up["Message"]
+    assert incident.verification is not None and incident.verification["status"] == "recovered"
+    assert incident.recovered_at and incident.closed_at == incident.recovered_at
+    assert incident.restored_at is not None
+    baked = parse_time(incident.recovered_at) - parse_time(incident.restored_at)
+    assert baked >= timedelta(seconds=BAKE * aws.time_scale)
+
+    # Chatbot: AWS's custom-notification schema, follow-ups threaded under the incident
+    first, second = (json.loads(m["Message"]) for m in drain_messages(aws, chatbot))
+    assert (first["version"], first["source"], first["content"]["textType"]) == ("1.0", "custom", "client-markdown")
+    assert first["content"]["title"] == "ROLLED BACK: checkout:live 2 -> 1"
+    for text in ("checkout-live-errors", "2 -> 1", incident.diagnosis.summary):
+        assert text in first["content"]["description"]
+    assert first["metadata"]["threadId"] == second["metadata"]["threadId"] == incident.incident_id
+    assert second["metadata"]["eventType"] == "rollbackctl.recovered"
+
+    # Slack: Block Kit with a header, the facts as fields, the diagnosis and its fix, links; then the follow-up
+    posted, recovered = slack.payloads
+    assert posted["blocks"][0] == {
+        "type": "header",
+        "text": {"type": "plain_text", "text": "ROLLED BACK: checkout:live 2 -> 1"},
+    }
+    fields = " ".join(f["text"] for f in posted["blocks"][1]["fields"])
+    for text in ("checkout-live-errors", "checkout:live", "2 -> 1", "rolled_back", f"{incident.time_to_restore_ms} ms"):
+        assert text in fields
+    assert incident.diagnosis.summary in slack_text(posted) and incident.diagnosis.remediation in slack_text(posted)
+    assert "console.aws.amazon.com/cloudwatch" in slack_text(posted)
+    assert "RECOVERED" in recovered["text"]
+
+    sent = {(n["channel"], n["kind"], n["status"]) for n in incident.notifications}
+    assert sent == {(c, k, "sent") for c in ("sns", "chatbot", "slack") for k in ("incident", "recovered")}
+
+
+def test_three_alarms_for_one_deployment_make_one_incident_and_one_message(aws: Any, slack: SlackCatcher) -> None:
+    controller = stack(aws, slack)
+    oncall = subscribe_queue(aws, controller.outputs["NotificationTopicArn"], "oncall")
+    alarms = ("checkout-live-errors", "checkout-live-latency", "checkout-live-throttles")
+    canary(aws, *alarms)
+    arns = [arn for alarm in alarms for arn in fire(aws, controller, alarm)]  # all three, without waiting
+    finished = wait_all(aws, arns)
+    assert [f["status"] for f in finished] == ["SUCCEEDED"] * 3
+
+    [incident] = incidents(aws, controller)
+    assert incident.action == "rolled_back"
+    assert sorted([incident.trigger.name] + [j["name"] for j in incident.joined]) == list(alarms)
+    messages = drain_messages(aws, oncall)
+    assert kinds(messages) == ["incident", "escalated"]  # one message, then one follow-up: still red
+    escalation = messages[1]
+    assert escalation["MessageAttributes"]["severity"]["Value"] == "critical"
+    assert escalation["Subject"] == "[rollbackctl] STILL ALARMING: checkout:live the rollback did not fix it"
+    for alarm in alarms:
+        assert f"{alarm} ALARM" in escalation["Message"]
+    assert "did not fix it" in escalation["Message"]
+    assert (
+        incident.recovered_at is None
+        and incident.verification
+        and incident.verification["status"] == ("still_alarming")
+    )
+    assert len(slack.payloads) == 2
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "error"), [("error", "Slack answered HTTP 500"), ("slow", "Slack did not answer within 3 s")]
+)
+def test_a_failing_slack_leaves_the_incident_complete_and_the_page_sent(
+    aws: Any, slack: SlackCatcher, behaviour: Any, error: str
+) -> None:
+    slack.behaviour = behaviour
+    controller = stack(aws, slack, VerifyBakeSeconds="0")
+    oncall = subscribe_queue(aws, controller.outputs["NotificationTopicArn"], "oncall")
+    canary(aws)
+    [finished] = fire_and_wait(aws, controller, "checkout-live-errors")
+    assert finished["status"] == "SUCCEEDED"
+    [incident] = incidents(aws, controller)
+    assert incident.action == "rolled_back" and incident.verification is not None
+    assert kinds(drain_messages(aws, oncall)) == ["incident", "escalated"]
+    failed = [n for n in incident.notifications if n["channel"] == "slack"]
+    assert [(n["kind"], n["status"], n["error"]) for n in failed] == [
+        ("incident", "failed", error),
+        ("escalated", "failed", error),
+    ]
+    assert slack.url not in json.dumps(incident.to_dict())
+
+
+def test_the_webhook_url_is_never_in_logs_environment_records_or_history(
+    aws: Any, slack: SlackCatcher, capfd: Any, caplog: Any
+) -> None:
+    controller = stack(aws, slack, LogLevel="DEBUG")  # (creating the secret is the test's own doing)
+    caplog.set_level(logging.DEBUG)  # every logger, botocore's request and response bodies included
+    canary(aws)
+    [finished] = fire_and_wait(aws, controller, "checkout-live-errors")
+    assert len(slack.payloads) == 2  # it was used: incident and follow-up reached Slack
+
+    token = slack.url.rsplit("/", 1)[-1]
+    captured = capfd.readouterr()
+    lam, sfn = aws.client("lambda"), aws.client("stepfunctions")
+    places = {
+        "function logs": "".join(i["logs"] for i in aws.runtime.invocations),
+        "stdout/stderr": captured.out + captured.err,
+        "logging": caplog.text,
+        "incident records": json.dumps([i.to_dict() for i in incidents(aws, controller)]),
+        "execution history": json.dumps(
+            sfn.get_execution_history(executionArn=finished["executionArn"])["events"], default=str
+        ),
+        "function environments": json.dumps(
+            [lam.get_function_configuration(FunctionName=f["FunctionName"]) for f in lam.list_functions()["Functions"]],
+            default=str,
+        ),
+    }
+    everything = "".join(places.values())
+    assert "incident verified" in everything and "Verifications" in everything  # the handlers' logs are here
+    leaks = [where for where, text in places.items() if slack.url in text or token in text]
+    assert leaks == []
+
+
+def test_ignored_incidents_page_when_configured(aws: Any) -> None:
+    """By default an ignored incident pages nobody (test_workflow); NotifyIgnored=true says so on the topic."""
+    estate.custom_alarm(aws, "batch-host-cpu", "AWS/EC2", "CPUUtilization")
+    controller = stack(aws, NotifyIgnored="true")
+    oncall = subscribe_queue(aws, controller.outputs["NotificationTopicArn"], "oncall")
+    [finished] = fire_and_wait(aws, controller, "batch-host-cpu")
+    assert json.loads(finished["output"])["action"] == "ignored"
+    [message] = drain_messages(aws, oncall)
+    assert message["Subject"] == "[rollbackctl] IGNORED: no target"
+    assert message["MessageAttributes"]["severity"]["Value"] == "info"
+    assert "guards no target" in message["Message"]
