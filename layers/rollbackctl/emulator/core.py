@@ -18,7 +18,7 @@ from .runtime import InProcessRuntime
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
 SFN_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
-FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # nosec B105 - moto's
 
 
 def free_port() -> int:
@@ -102,7 +102,7 @@ class Emulator:
                 endpoint_url=self.endpoint_url,
                 config=BOTO_CONFIG,
                 aws_access_key_id="testing",
-                aws_secret_access_key="testing",  # noqa: S106
+                aws_secret_access_key="testing",  # noqa: S106  # nosec B106 - the emulator's fake credentials
             )
         return self._clients[service]
 

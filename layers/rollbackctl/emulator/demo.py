@@ -351,7 +351,7 @@ def run_scenario(
     return outcome
 
 
-SLACK_SECRET_NAME = "rollbackctl/demo/slack-webhook"  # noqa: S105 - the name of a secret, not a secret
+SLACK_SECRET_NAME = "rollbackctl/demo/slack-webhook"  # noqa: S105  # nosec B105 - a secret's name, not a secret
 # Short bakes for the demo, in real seconds (as AWS would wait); --parameter-overrides can change it.
 DEMO_BAKE_SECONDS = "2"
 
