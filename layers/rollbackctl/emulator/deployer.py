@@ -5,8 +5,10 @@ Parameters (defaults, then ``--parameter-overrides``), creates the resources in 
 records the stack's Outputs as a CloudFormation stack, so ``rollbackctl run`` and ``history`` find the
 controller by stack name exactly as they do in AWS.
 
-IAM is not enforced by the emulator: SAM ``Policies`` are read, not applied. Every other resource type
-the template uses is created for real; an unknown type is an error, never silently skipped.
+IAM is not enforced by the emulator: SAM ``Policies`` are read, not applied, and KMS key policies are stored,
+not enforced. Every other resource type the template uses is created for real (reserved concurrency, event
+invoke configs, alarms and the dashboard included, though nothing in the emulator throttles or evaluates
+them); an unknown type is an error, never silently skipped.
 """
 
 from __future__ import annotations
@@ -258,6 +260,11 @@ class _Deployer:
             "AWS::DynamoDB::Table": self.table,
             "AWS::SSM::Parameter": self.parameter,
             "AWS::SNS::Topic": self.topic,
+            "AWS::KMS::Key": self.key,
+            "AWS::KMS::Alias": self.alias,
+            "AWS::Logs::LogGroup": self.log_group,
+            "AWS::CloudWatch::Alarm": self.alarm,
+            "AWS::CloudWatch::Dashboard": self.dashboard,
         }
 
     def name(self, logical: str, limit: int = 64) -> str:
@@ -305,6 +312,13 @@ class _Deployer:
             Layers=p.get("Layers", []),
             TracingConfig={"Mode": p.get("Tracing", "PassThrough")},
         )
+        lam = self.emulator.client("lambda")
+        if "ReservedConcurrentExecutions" in p:
+            lam.put_function_concurrency(
+                FunctionName=name, ReservedConcurrentExecutions=int(p["ReservedConcurrentExecutions"])
+            )
+        if "EventInvokeConfig" in p:
+            lam.put_function_event_invoke_config(FunctionName=name, **_event_invoke_config(p["EventInvokeConfig"]))
         self.emulator.runtime.register(name, code_dir)
         self.rules(logical, p.get("Events") or {}, response["FunctionArn"], None)
         self.functions[logical] = name
@@ -380,7 +394,12 @@ class _Deployer:
             "BillingMode": p.get("BillingMode", "PROVISIONED"),
         }
         if "SSESpecification" in p:
-            kwargs["SSESpecification"] = {"Enabled": bool(p["SSESpecification"].get("SSEEnabled"))}
+            sse = p["SSESpecification"]
+            kwargs["SSESpecification"] = {"Enabled": _true(sse.get("SSEEnabled"))}
+            if "SSEType" in sse:
+                kwargs["SSESpecification"]["SSEType"] = sse["SSEType"]
+            if "KMSMasterKeyId" in sse:
+                kwargs["SSESpecification"]["KMSMasterKeyId"] = str(sse["KMSMasterKeyId"])
         if "ProvisionedThroughput" in p:
             kwargs["ProvisionedThroughput"] = p["ProvisionedThroughput"]
         if "GlobalSecondaryIndexes" in p:
@@ -392,6 +411,14 @@ class _Deployer:
             ddb.update_time_to_live(
                 TableName=name,
                 TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": bool(ttl.get("Enabled"))},
+            )
+        if "PointInTimeRecoverySpecification" in p:
+            pitr = p["PointInTimeRecoverySpecification"]
+            ddb.update_continuous_backups(
+                TableName=name,
+                PointInTimeRecoverySpecification={
+                    "PointInTimeRecoveryEnabled": _true(pitr.get("PointInTimeRecoveryEnabled"))
+                },
             )
         self.stack.refs[logical] = name
         self.stack.attrs[logical] = {"Arn": arn}
@@ -410,6 +437,126 @@ class _Deployer:
         arn = self.emulator.client("sns").create_topic(Name=name, Attributes=attributes)["TopicArn"]
         self.stack.refs[logical] = arn
         self.stack.attrs[logical] = {"TopicArn": arn, "TopicName": name}
+
+    def key(self, logical: str, p: dict[str, Any]) -> None:
+        kms = self.emulator.client("kms")
+        kwargs: dict[str, Any] = {
+            "Description": str(p.get("Description", "")),
+            "KeyUsage": p.get("KeyUsage", "ENCRYPT_DECRYPT"),
+            "KeySpec": p.get("KeySpec", "SYMMETRIC_DEFAULT"),
+        }
+        if "KeyPolicy" in p:
+            policy = p["KeyPolicy"]
+            kwargs["Policy"] = policy if isinstance(policy, str) else json.dumps(policy)
+        if p.get("Tags"):
+            kwargs["Tags"] = [{"TagKey": t["Key"], "TagValue": str(t["Value"])} for t in p["Tags"]]
+        metadata = kms.create_key(**kwargs)["KeyMetadata"]
+        if _true(p.get("EnableKeyRotation")):
+            kms.enable_key_rotation(KeyId=metadata["KeyId"])
+        self.stack.refs[logical] = metadata["KeyId"]
+        self.stack.attrs[logical] = {"Arn": metadata["Arn"], "KeyId": metadata["KeyId"]}
+
+    def alias(self, logical: str, p: dict[str, Any]) -> None:
+        self.emulator.client("kms").create_alias(AliasName=p["AliasName"], TargetKeyId=str(p["TargetKeyId"]))
+        self.stack.refs[logical] = p["AliasName"]
+
+    def log_group(self, logical: str, p: dict[str, Any]) -> None:
+        name = p.get("LogGroupName") or f"{self.stack.stack_name}-{logical}-{_suffix()}"
+        logs = self.emulator.client("logs")
+        logs.create_log_group(logGroupName=name)
+        if "RetentionInDays" in p:
+            logs.put_retention_policy(logGroupName=name, retentionInDays=int(p["RetentionInDays"]))
+        self.stack.refs[logical] = name
+        self.stack.attrs[logical] = {"Arn": f"arn:aws:logs:{self.stack.region}:{ACCOUNT}:log-group:{name}:*"}
+
+    def alarm(self, logical: str, p: dict[str, Any]) -> None:
+        """AWS::CloudWatch::Alarm: its properties are PutMetricAlarm's parameters (metric or metric math)."""
+        kwargs: dict[str, Any] = {k: v for k, v in p.items() if k in _ALARM_PARAMETERS}
+        kwargs["AlarmName"] = p.get("AlarmName") or self.name(logical, 255)
+        if "Threshold" in kwargs:
+            kwargs["Threshold"] = float(kwargs["Threshold"])
+        for integer in ("Period", "EvaluationPeriods", "DatapointsToAlarm"):
+            if integer in kwargs:
+                kwargs[integer] = int(kwargs[integer])
+        if "ActionsEnabled" in kwargs:
+            kwargs["ActionsEnabled"] = _true(kwargs["ActionsEnabled"])
+        if "Metrics" in kwargs:
+            kwargs["Metrics"] = [_metric_query(query) for query in kwargs["Metrics"]]
+        cloudwatch = self.emulator.client("cloudwatch")
+        cloudwatch.put_metric_alarm(**kwargs)
+        (described,) = cloudwatch.describe_alarms(AlarmNames=[kwargs["AlarmName"]])["MetricAlarms"]
+        self.stack.refs[logical] = kwargs["AlarmName"]
+        self.stack.attrs[logical] = {"Arn": described["AlarmArn"]}
+
+    def dashboard(self, logical: str, p: dict[str, Any]) -> None:
+        name = p.get("DashboardName") or f"{self.stack.stack_name}-{logical}-{_suffix()}"
+        body = p["DashboardBody"]
+        try:
+            json.loads(body)
+        except (TypeError, ValueError) as exc:
+            raise DeployError(f"{logical}: DashboardBody is not valid JSON after substitution ({exc})") from None
+        self.emulator.client("cloudwatch").put_dashboard(DashboardName=name, DashboardBody=body)
+        self.stack.refs[logical] = name
+
+
+_ALARM_PARAMETERS = {
+    "AlarmName",
+    "AlarmDescription",
+    "ActionsEnabled",
+    "OKActions",
+    "AlarmActions",
+    "InsufficientDataActions",
+    "MetricName",
+    "Namespace",
+    "Statistic",
+    "ExtendedStatistic",
+    "Dimensions",
+    "Period",
+    "Unit",
+    "EvaluationPeriods",
+    "DatapointsToAlarm",
+    "Threshold",
+    "ComparisonOperator",
+    "TreatMissingData",
+    "EvaluateLowSampleCountPercentile",
+    "Metrics",
+    "ThresholdMetricId",
+}
+
+
+def _true(value: Any) -> bool:
+    """A CloudFormation boolean: true, "true" or "True" (parameters and YAML both end up here)."""
+    return value is True or str(value).lower() == "true"
+
+
+def _metric_query(query: dict[str, Any]) -> dict[str, Any]:
+    """A MetricDataQuery as PutMetricAlarm takes it (CloudFormation's is the same shape, with strings)."""
+    result = dict(query)
+    if "ReturnData" in result:
+        result["ReturnData"] = _true(result["ReturnData"])
+    if "Period" in result:
+        result["Period"] = int(result["Period"])
+    if "MetricStat" in result:
+        stat = dict(result["MetricStat"])
+        stat["Period"] = int(stat["Period"])
+        result["MetricStat"] = stat
+    return result
+
+
+def _event_invoke_config(config: dict[str, Any]) -> dict[str, Any]:
+    """SAM's EventInvokeConfig as PutFunctionEventInvokeConfig takes it (the destination's Type is SAM's own)."""
+    kwargs: dict[str, Any] = {}
+    for key in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds"):
+        if key in config:
+            kwargs[key] = int(config[key])
+    destinations = {
+        outcome: {"Destination": str(spec["Destination"])}
+        for outcome, spec in (config.get("DestinationConfig") or {}).items()
+        if isinstance(spec, dict) and spec.get("Destination")
+    }
+    if destinations:
+        kwargs["DestinationConfig"] = destinations
+    return kwargs
 
 
 def resolve_parameters(template: dict[str, Any], overrides: dict[str, str]) -> dict[str, str]:
