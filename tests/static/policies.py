@@ -48,6 +48,13 @@ STAR_EXCEPTIONS: dict[str, StarException] = {
         why="the X-Ray SDK and the Lambda runtime report telemetry with the segments",
         doc="Service Authorization Reference, AWS X-Ray: PutTelemetryRecords has no resource types",
     ),
+    "kms:CreateKey": StarException(
+        why=(
+            "the deploy role creates template.yaml's ControllerKey; pipeline/deploy-roles.yaml allows it only with "
+            "the rollbackctl:stack request tag, and manages only the key carrying that tag"
+        ),
+        doc="Service Authorization Reference, AWS Key Management Service: CreateKey has no resource types",
+    ),
 }
 
 # AWS managed policies a role may attach (their statements are not in the template, so they are listed here).

@@ -39,6 +39,8 @@ CREATE_ACTION = {
     "AWS::SNS::Topic": "sns:CreateTopic",
     "AWS::SSM::Parameter": "ssm:PutParameter",
     "AWS::Logs::LogGroup": "logs:CreateLogGroup",
+    "AWS::KMS::Key": "kms:CreateKey",
+    "AWS::KMS::Alias": "kms:CreateAlias",
 }
 
 

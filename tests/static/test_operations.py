@@ -1,0 +1,76 @@
+"""Operating the controller, on the SAM translation: every function's logs are kept for a bounded time, and
+whatever is encrypted with ControllerKey can be used by the roles that use it (the emulator does not enforce KMS,
+so nothing else would notice a missing grant).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import TEMPLATE
+from tests.static.policies import identity_statements, statement_actions, statement_resources
+from tools.translate import translate_file
+
+KEY_REF = {"Ref": "ControllerKey"}
+KEY_ARN = {"Fn::GetAtt": ["ControllerKey", "Arn"]}
+
+
+@pytest.fixture(scope="module")
+def translated() -> dict[str, Any]:
+    return translate_file(TEMPLATE)
+
+
+def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r.get("Properties") or {} for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def test_every_function_has_a_log_group_with_retention(translated: dict[str, Any]) -> None:
+    groups = _of_type(translated, "AWS::Logs::LogGroup").values()
+    kept = {g["LogGroupName"]["Fn::Sub"] for g in groups if g.get("RetentionInDays") == {"Ref": "LogRetentionDays"}}
+    functions = _of_type(translated, "AWS::Lambda::Function")
+    assert kept == {f"/aws/lambda/${{{name}}}" for name in functions}
+
+
+def test_data_at_rest_is_under_the_controller_key(translated: dict[str, Any]) -> None:
+    for name, table in _of_type(translated, "AWS::DynamoDB::Table").items():
+        assert table["SSESpecification"] == {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": KEY_REF}, name
+    for kind in ("AWS::SNS::Topic", "AWS::SQS::Queue"):
+        for name, resource in _of_type(translated, kind).items():
+            assert resource.get("KmsMasterKeyId") == KEY_REF, name
+    (key,) = _of_type(translated, "AWS::KMS::Key").values()
+    assert key["EnableKeyRotation"] is True
+
+
+def _touches(actions: list[Any], resources: list[Any], encrypted: set[str]) -> bool:
+    """Data calls on a table, topic or queue of this stack (what DynamoDB, SNS and SQS encrypt with the key)."""
+    data = [a for a in actions if isinstance(a, str) and a.split(":")[0] in ("dynamodb", "sns", "sqs")]
+    named = {str(r) for r in resources}
+    return bool(data) and any(name in text for name in encrypted for text in named)
+
+
+def test_roles_that_use_encrypted_resources_can_use_the_key(translated: dict[str, Any]) -> None:
+    encrypted = {
+        name
+        for kind in ("AWS::DynamoDB::Table", "AWS::SNS::Topic", "AWS::SQS::Queue")
+        for name in _of_type(translated, kind)
+    }
+    users: set[str] = set()
+    key_users: set[str] = set()
+    for st in identity_statements(translated):
+        actions, resources = statement_actions(st.body), statement_resources(st.body)
+        if _touches(actions, resources, encrypted):
+            users.add(st.resource)
+        if resources == [KEY_ARN] and {"kms:Decrypt", "kms:GenerateDataKey"} <= set(actions):
+            key_users.add(st.resource)
+    assert users, "the checker found no role using a table, topic or queue"
+    assert sorted(users - key_users) == []
+
+
+def test_rules_match_this_account_and_only_calls_that_succeeded(translated: dict[str, Any]) -> None:
+    patterns = [rule["EventPattern"] for rule in _of_type(translated, "AWS::Events::Rule").values()]
+    assert patterns and all(p["account"] == [{"Ref": "AWS::AccountId"}] for p in patterns)
+    assert all(p["source"] and all(s.startswith("aws.") for s in p["source"]) for p in patterns)
+    cloudtrail = [p for p in patterns if p["detail-type"] == ["AWS API Call via CloudTrail"]]
+    assert cloudtrail and all(p["detail"]["errorCode"] == [{"exists": False}] for p in cloudtrail)
