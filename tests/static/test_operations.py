@@ -1,6 +1,6 @@
-"""Operating the controller, on the SAM translation: every function's logs are kept for a bounded time, and
-whatever is encrypted with ControllerKey can be used by the roles that use it (the emulator does not enforce KMS,
-so nothing else would notice a missing grant).
+"""Operating the controller, on the SAM translation: every function's logs are kept for a bounded time, the
+alarms on the controller page on-call and guard no target, and whatever is encrypted with ControllerKey can be
+used by the roles that use it (the emulator does not enforce KMS, so nothing else would notice a missing grant).
 """
 
 from __future__ import annotations
@@ -31,6 +31,16 @@ def test_every_function_has_a_log_group_with_retention(translated: dict[str, Any
     kept = {g["LogGroupName"]["Fn::Sub"] for g in groups if g.get("RetentionInDays") == {"Ref": "LogRetentionDays"}}
     functions = _of_type(translated, "AWS::Lambda::Function")
     assert kept == {f"/aws/lambda/${{{name}}}" for name in functions}
+
+
+def test_controller_alarms_page_oncall_and_guard_no_target(translated: dict[str, Any]) -> None:
+    alarms = _of_type(translated, "AWS::CloudWatch::Alarm")
+    assert len(alarms) >= 4
+    for name, alarm in alarms.items():
+        assert alarm["AlarmActions"] == [{"Ref": "NotificationTopic"}], name
+        assert alarm["TreatMissingData"] == "notBreaching", name
+        assert alarm["AlarmName"]["Fn::Sub"].startswith("${AWS::StackName}-controller-"), name
+        assert not any(str(tag.get("Key", "")).startswith("rollback:") for tag in alarm.get("Tags", [])), name
 
 
 def test_data_at_rest_is_under_the_controller_key(translated: dict[str, Any]) -> None:

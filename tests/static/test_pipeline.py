@@ -41,6 +41,8 @@ CREATE_ACTION = {
     "AWS::Logs::LogGroup": "logs:CreateLogGroup",
     "AWS::KMS::Key": "kms:CreateKey",
     "AWS::KMS::Alias": "kms:CreateAlias",
+    "AWS::CloudWatch::Alarm": "cloudwatch:PutMetricAlarm",
+    "AWS::CloudWatch::Dashboard": "cloudwatch:PutDashboard",
 }
 
 
