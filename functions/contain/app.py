@@ -11,7 +11,7 @@ from rollbackctl.contain import contain
 from rollbackctl.model import Incident
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=["botocore"])  # the only library these call; patching all costs cold start
 SETTINGS = Settings.from_env()
 CLIENTS = Clients.create()
 

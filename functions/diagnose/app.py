@@ -14,7 +14,7 @@ from rollbackctl.diagnose import diagnose
 from rollbackctl.model import Incident
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=["botocore"])  # the only library these call; patching all costs cold start
 SETTINGS = Settings.from_env()  # validated like every function's, though this one needs only AWS access
 CLIENTS = Clients.create()
 

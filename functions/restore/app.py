@@ -12,7 +12,7 @@ from rollbackctl.model import Incident
 from rollbackctl.restore import restore
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=["botocore"])  # the only library these call; patching all costs cold start
 SETTINGS = Settings.from_env()
 CLIENTS = Clients.create()
 read_kill_switch = kill_switch_reader(CLIENTS.ssm, SETTINGS.kill_switch_parameter)

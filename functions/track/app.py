@@ -12,7 +12,7 @@ from rollbackctl.store import Ledger
 from rollbackctl.tracking import track
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=["botocore"])  # the only library these call; patching all costs cold start
 SETTINGS = Settings.from_env()
 if not (OWN_PREFIX := os.environ.get("OWN_FUNCTION_PREFIX")):
     raise ConfigError("missing environment variable(s): OWN_FUNCTION_PREFIX")

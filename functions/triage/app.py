@@ -16,7 +16,7 @@ from rollbackctl.controls import kill_switch_reader
 from rollbackctl.triage import triage
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=["botocore"])  # the only library these call; patching all costs cold start
 SETTINGS = Settings.from_env()  # fails the cold start when the environment is incomplete
 CLIENTS = Clients.create()
 read_kill_switch = kill_switch_reader(CLIENTS.ssm, SETTINGS.kill_switch_parameter)

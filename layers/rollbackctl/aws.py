@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -24,38 +24,47 @@ def client(service: str, session: boto3.session.Session | None = None) -> Any:
     return (session or boto3.session.Session()).client(service, config=BOTO_CONFIG)
 
 
-@dataclass
-class Clients:
-    """The AWS APIs the domain calls. Functions build one at cold start; tests pass their own."""
+# attribute -> boto3 service name
+SERVICES = {
+    "lambda_": "lambda",
+    "cloudwatch": "cloudwatch",
+    "dynamodb": "dynamodb",
+    "sns": "sns",
+    "ssm": "ssm",
+    "ecs": "ecs",
+    "codedeploy": "codedeploy",
+    "codepipeline": "codepipeline",
+    "elbv2": "elbv2",
+    "codebuild": "codebuild",
+    "secretsmanager": "secretsmanager",
+}
 
-    lambda_: Any
-    cloudwatch: Any
-    dynamodb: Any
-    sns: Any
-    ssm: Any
-    ecs: Any
-    codedeploy: Any
-    codepipeline: Any
-    elbv2: Any
-    codebuild: Any
-    secretsmanager: Any
+
+class Clients:
+    """The AWS APIs the domain calls. Each client is created once per container, on first use (a function
+    builds only the few it calls, which keeps its cold start short); tests pass their own."""
+
+    def __init__(self, session: boto3.session.Session | None = None, **given: Any) -> None:
+        unknown = set(given) - set(SERVICES)
+        if unknown:
+            raise TypeError(f"unknown client(s): {', '.join(sorted(unknown))}")
+        self._session = session
+        self._clients: dict[str, Any] = dict(given)
+        self._lock = threading.Lock()  # boto3 sessions are not safe to build clients from concurrently
 
     @classmethod
     def create(cls, session: boto3.session.Session | None = None) -> Clients:
-        session = session or boto3.session.Session()
-        return cls(
-            lambda_=client("lambda", session),
-            cloudwatch=client("cloudwatch", session),
-            dynamodb=client("dynamodb", session),
-            sns=client("sns", session),
-            ssm=client("ssm", session),
-            ecs=client("ecs", session),
-            codedeploy=client("codedeploy", session),
-            codepipeline=client("codepipeline", session),
-            elbv2=client("elbv2", session),
-            codebuild=client("codebuild", session),
-            secretsmanager=client("secretsmanager", session),
-        )
+        return cls(session)
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in SERVICES:
+            raise AttributeError(name)
+        with self._lock:
+            if name not in self._clients:
+                if self._session is None:
+                    self._session = boto3.session.Session()
+                self._clients[name] = client(SERVICES[name], self._session)
+            return self._clients[name]
 
 
 # What an AWS call can raise: catch these, never bare Exception, so a bug is never recorded as an AWS outcome.
