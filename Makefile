@@ -22,7 +22,7 @@ PYTEST_ARGS ?=
 PY312_BIN := $(shell for p in "$$(command -v python3.12 2>/dev/null)" $$HOME/.pyenv/versions/3.12*/bin/python3.12 /usr/bin/python3.12; do \
 	[ -n "$$p" ] && "$$p" --version >/dev/null 2>&1 && { dirname "$$p"; break; }; done)
 
-.PHONY: help setup demo test lint typecheck pytest sam-validate sam-build asl local-aws clean \
+.PHONY: help setup demo test bench lint typecheck pytest sam-validate sam-build asl local-aws clean \
 	static translate cfn-lint checkov bandit
 
 help: ## this list
@@ -58,6 +58,9 @@ setup: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_STAMP) node_modules/.
 
 demo: $(VENV)/.installed ## deploy into the embedded emulator and play the scenarios
 	$(BIN)/rollbackctl demo
+
+bench: $(VENV)/.installed ## benchmarks side by side on the emulator (not part of test): bench/results.json
+	$(BIN)/python -m bench.run
 
 local-aws: $(VENV)/.installed ## serve the embedded emulator with the controller deployed on :4566
 	$(BIN)/rollbackctl local-aws --port 4566 --deploy
