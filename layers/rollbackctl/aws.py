@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from typing import Any
@@ -48,9 +49,14 @@ class Clients:
         unknown = set(given) - set(SERVICES)
         if unknown:
             raise TypeError(f"unknown client(s): {', '.join(sorted(unknown))}")
-        self._session = session
         self._clients: dict[str, Any] = dict(given)
         self._lock = threading.Lock()  # boto3 sessions are not safe to build clients from concurrently
+        # What the environment says now (at cold start) is what every client gets later: the region, the
+        # credentials (resolved here and kept by the session) and an endpoint override (the emulator).
+        self._session = session or boto3.session.Session()
+        self._session.get_credentials()
+        self._region = self._session.region_name
+        self._endpoint_url = os.environ.get("AWS_ENDPOINT_URL") or None
 
     @classmethod
     def create(cls, session: boto3.session.Session | None = None) -> Clients:
@@ -61,9 +67,9 @@ class Clients:
             raise AttributeError(name)
         with self._lock:
             if name not in self._clients:
-                if self._session is None:
-                    self._session = boto3.session.Session()
-                self._clients[name] = client(SERVICES[name], self._session)
+                self._clients[name] = self._session.client(
+                    SERVICES[name], config=BOTO_CONFIG, region_name=self._region, endpoint_url=self._endpoint_url
+                )
             return self._clients[name]
 
 
