@@ -27,8 +27,8 @@ MUTATING = {
     ("codepipeline", "StopPipelineExecution"),
     ("codepipeline", "DisableStageTransition"),
     ("codepipeline", "EnableStageTransition"),
-    ("elasticloadbalancing", "ModifyListener"),
-    ("elasticloadbalancing", "ModifyRule"),
+    ("elbv2", "ModifyListener"),  # botocore's service name for the ALB API (was "elasticloadbalancing": never
+    ("elbv2", "ModifyRule"),  # matched, so ALB weight changes went uncounted)
 }
 
 STATUS = {
