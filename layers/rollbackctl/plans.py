@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import yaml
-
 from . import targets
 from .aws import AWS_ERRORS, Clients, error_code
 from .model import Plan, short_version
@@ -46,6 +44,8 @@ def appspec(deployment: dict[str, Any]) -> dict[str, Any]:
     try:
         parsed = json.loads(content)
     except ValueError:
+        import yaml  # only YAML AppSpecs need it: not on every cold start
+
         parsed = yaml.safe_load(content)  # AppSpecs are YAML as often as JSON
     return parsed if isinstance(parsed, dict) else {}
 
