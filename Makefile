@@ -60,7 +60,7 @@ demo: $(VENV)/.installed ## deploy into the embedded emulator and play the scena
 	$(BIN)/rollbackctl demo
 
 bench: $(VENV)/.installed ## benchmarks side by side on the emulator (not part of test): bench/results.json
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 local-aws: $(VENV)/.installed ## serve the embedded emulator with the controller deployed on :4566
 	$(BIN)/rollbackctl local-aws --port 4566 --deploy
