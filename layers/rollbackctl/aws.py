@@ -6,6 +6,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -21,8 +22,15 @@ BOTO_CONFIG = Config(
 )
 
 
-def client(service: str, session: boto3.session.Session | None = None) -> Any:
-    return (session or boto3.session.Session()).client(service, config=BOTO_CONFIG)
+def client(
+    service: str,
+    session: boto3.session.Session | None = None,
+    region: str | None = None,
+    endpoint_url: str | None = None,
+) -> Any:
+    return (session or boto3.session.Session()).client(
+        service, config=BOTO_CONFIG, region_name=region, endpoint_url=endpoint_url
+    )
 
 
 # attribute -> boto3 service name
@@ -67,9 +75,7 @@ class Clients:
             raise AttributeError(name)
         with self._lock:
             if name not in self._clients:
-                self._clients[name] = self._session.client(
-                    SERVICES[name], config=BOTO_CONFIG, region_name=self._region, endpoint_url=self._endpoint_url
-                )
+                self._clients[name] = client(SERVICES[name], self._session, self._region, self._endpoint_url)
             return self._clients[name]
 
 
@@ -85,12 +91,17 @@ def error_code(exc: BaseException) -> str:
     return ""
 
 
-def wait_for_execution(sfn: Any, execution_arn: str, timeout: float = 60.0) -> dict[str, Any]:
-    """Poll DescribeExecution until the execution leaves RUNNING."""
+def wait_for_execution(
+    sfn: Any,
+    execution_arn: str,
+    timeout: float = 60.0,
+    until: Callable[[dict[str, Any]], bool] | None = None,
+) -> dict[str, Any]:
+    """Poll DescribeExecution until the execution leaves RUNNING (or ``until`` says a running one is far enough)."""
     deadline = time.monotonic() + timeout
     while True:
         described: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
-        if described["status"] != "RUNNING":
+        if described["status"] != "RUNNING" or (until is not None and until(described)):
             return described
         if time.monotonic() > deadline:
             raise TimeoutError(f"execution {execution_arn} still RUNNING after {timeout:.0f}s")

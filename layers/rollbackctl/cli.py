@@ -181,18 +181,15 @@ def _wait_for_incident(
     sfn: Any, execution_arn: str, timeout: float, wait_verify: bool
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """(DescribeExecution, the record if the execution is baking before its verify step and we don't wait)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        described: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
-        if described["status"] != "RUNNING":
-            return described, None
-        if not wait_verify:
-            record = recorded_before_bake(sfn, execution_arn)
-            if record is not None:
-                return described, record
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"execution {execution_arn} still RUNNING after {timeout:.0f}s")
-        time.sleep(0.1)
+    found: list[dict[str, Any]] = []
+
+    def recorded(_: dict[str, Any]) -> bool:
+        record = None if wait_verify else recorded_before_bake(sfn, execution_arn)
+        found.extend([record] if record is not None else [])
+        return record is not None
+
+    described = wait_for_execution(sfn, execution_arn, timeout, until=recorded)
+    return described, (found[0] if found else None)
 
 
 @app.command()

@@ -14,6 +14,13 @@ class ConfigError(RuntimeError):
     """The function's environment is incomplete or invalid: it must not start."""
 
 
+def _whole_number(name: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     incident_table: str
@@ -47,10 +54,7 @@ class Settings:
         if values["mode"] not in MODES:
             raise ConfigError(f"MODE must be one of {', '.join(MODES)}, got {values['mode']!r}")
         for field in ("rate_cap_count", "rate_cap_window_seconds", "watch_window_seconds"):
-            try:
-                values[field] = int(values[field])
-            except ValueError:
-                raise ConfigError(f"{names[field]} must be a whole number, got {values[field]!r}") from None
+            values[field] = _whole_number(names[field], values[field])
             if values[field] < 1:
                 raise ConfigError(f"{names[field]} must be at least 1, got {values[field]}")
         return cls(**values)
@@ -81,12 +85,7 @@ class NotifySettings:
             raise ConfigError(
                 "SLACK_WEBHOOK_SECRET_ID must name a Secrets Manager secret (name or ARN), not hold the webhook URL"
             )
-        try:
-            bake = int(env["VERIFY_BAKE_SECONDS"])
-        except ValueError:
-            raise ConfigError(
-                f"VERIFY_BAKE_SECONDS must be a whole number, got {env['VERIFY_BAKE_SECONDS']!r}"
-            ) from None
+        bake = _whole_number("VERIFY_BAKE_SECONDS", env["VERIFY_BAKE_SECONDS"])
         if not 0 <= bake <= 86400:
             raise ConfigError(f"VERIFY_BAKE_SECONDS must be between 0 and 86400, got {bake}")
         flag = env["NOTIFY_IGNORED"].strip().lower()

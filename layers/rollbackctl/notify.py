@@ -125,10 +125,10 @@ def body(incident: Incident, kind: Kind = "incident") -> str:
     return "\n".join(lines)
 
 
-def _follow_up_body(incident: Incident, kind: Kind) -> str:
+def _follow_up_headline(incident: Incident, kind: Kind) -> str:
     target, good = short_target(incident.target), short_version(incident.to_version)
     bad = short_version(incident.from_version)
-    first = {
+    return {
         "recovered": f"RECOVERED: {target} is healthy on {good} after the rollback from {bad}. Incident closed.",
         "escalated": (
             f"STILL ALARMING: rolling {target} back from {bad} to {good} did not fix it. The deployment may not be "
@@ -139,7 +139,15 @@ def _follow_up_body(incident: Incident, kind: Kind) -> str:
             "confirmed: check the alarms yourself."
         ),
     }[kind]
-    lines = [first, "", f"Alarms:     {_verification_line(incident)}", f"Restored:   {incident.restored_at or '-'}"]
+
+
+def _follow_up_body(incident: Incident, kind: Kind) -> str:
+    lines = [
+        _follow_up_headline(incident, kind),
+        "",
+        f"Alarms:     {_verification_line(incident)}",
+        f"Restored:   {incident.restored_at or '-'}",
+    ]
     if kind == "escalated" and incident.diagnosis.summary:
         lines.append(f"Diagnosis:  [{incident.diagnosis.category}] {incident.diagnosis.summary}")
     if (incident.verification or {}).get("error"):
@@ -196,7 +204,7 @@ def chatbot_message(incident: Incident, kind: Kind = "incident") -> dict[str, An
             description.append(f"*Diagnosis:* [{incident.diagnosis.category}] {incident.diagnosis.summary}")
         next_steps = [incident.diagnosis.remediation] if incident.diagnosis.remediation else []
     else:
-        description = [_follow_up_body(incident, kind).split("\n", 1)[0], f"*Alarms:* {_verification_line(incident)}"]
+        description = [_follow_up_headline(incident, kind), f"*Alarms:* {_verification_line(incident)}"]
         next_steps = ["Page the owning team: the rollback did not fix it."] if kind == "escalated" else []
     next_steps += [f"<{url}|{label}>" for label, url in links(incident)]
     return {
@@ -254,7 +262,7 @@ def slack_payload(incident: Incident, kind: Kind = "incident") -> dict[str, Any]
     else:
         blocks = [
             header,
-            {"type": "section", "text": _mrkdwn(_follow_up_body(incident, kind).split("\n", 1)[0])},
+            {"type": "section", "text": _mrkdwn(_follow_up_headline(incident, kind))},
             {"type": "section", "text": _mrkdwn(f"*Alarms*\n{_verification_line(incident)}")},
         ]
     link_text = " | ".join(f"<{url}|{label}>" for label, url in links(incident))
@@ -379,11 +387,9 @@ def finish(
         incident = Incident.from_dict(payload)
     store = IncidentStore(clients.dynamodb, settings.incident_table)
     earlier = store.get(incident.incident_id)
-    if earlier is not None:  # a retry of this step: what was already sent is not sent again
-        incident.notifications = earlier.notifications
+    if earlier is not None:  # the triggers that joined it so far; on a retry, what was already sent
+        incident.joined, incident.notifications = earlier.joined, earlier.notifications
     store.put(incident)  # recorded even if the message cannot be sent
-    written = store.get(incident.incident_id)
-    incident.joined = written.joined if written else []  # the triggers that joined it, so far
     if incident.target and incident.owner:
         Claims(clients.dynamodb, settings.claims_table).unlock(incident.target, incident.owner)
     if notifier.wants(incident):
