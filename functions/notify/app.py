@@ -8,7 +8,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from rollbackctl.aws import Clients
 from rollbackctl.config import NotifySettings, Settings
-from rollbackctl.notify import Notifier, finish
+from rollbackctl.notify import Notifier
+from rollbackctl.record import finish
 
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])  # not urllib: a traced Slack call would carry the webhook URL
