@@ -62,6 +62,8 @@ def function_targets(root: Path = ROOT, label_prefix: str = "") -> list[Target]:
         """Resolves the template without creating anything: names and ARNs shaped as AWS returns them."""
 
         def get_att(self, resource: str, attribute: str) -> str:
+            if resource not in resources and resource.endswith("Role"):  # a role SAM generates for a function
+                return f"arn:aws:iam::123456789012:role/{STACK}-{resource}"
             kind = resources[resource]["Type"].split("::")[-1].lower()
             return f"arn:aws:{kind}:us-east-1:123456789012:{resource}/{attribute}"
 

@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from rollbackctl.aws import Clients
 from rollbackctl.config import Settings
 from rollbackctl.contain import contain
+from rollbackctl.custody import handed
 from rollbackctl.model import Incident
 
 logger = Logger()
@@ -19,6 +20,7 @@ CLIENTS = Clients.create()
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    incident = contain(Incident.from_dict(event), CLIENTS)
+    payload, execution = handed(event)
+    incident = contain(Incident.from_dict(payload), CLIENTS, SETTINGS, execution)
     logger.info("contained", extra={"incident_id": incident.incident_id, "steps": incident.steps})
     return incident.to_dict()

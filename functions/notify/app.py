@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from rollbackctl.aws import Clients
 from rollbackctl.config import NotifySettings, Settings
+from rollbackctl.custody import handed
 from rollbackctl.notify import Notifier
 from rollbackctl.record import finish
 
@@ -22,7 +23,8 @@ NOTIFIER = Notifier(Clients.create(), SETTINGS, NotifySettings.from_env())
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    record = finish(event, NOTIFIER.clients, SETTINGS, NOTIFIER)
+    payload, execution = handed(event)
+    record = finish(payload, NOTIFIER.clients, SETTINGS, NOTIFIER, execution)
     metrics.add_dimension(name="action", value=record["action"] or "failed")
     metrics.add_metric(name="Incidents", unit=MetricUnit.Count, value=1)
     if record["time_to_restore_ms"] is not None:

@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from rollbackctl.aws import Clients
 from rollbackctl.config import Settings
 from rollbackctl.controls import kill_switch_reader
+from rollbackctl.custody import handed
 from rollbackctl.model import Incident
 from rollbackctl.restore import restore
 
@@ -21,7 +22,8 @@ read_kill_switch = kill_switch_reader(CLIENTS.ssm, SETTINGS.kill_switch_paramete
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    incident = restore(Incident.from_dict(event), CLIENTS, SETTINGS, read_kill_switch)
+    payload, execution = handed(event)  # {"incident", "execution"} from the workflow; bare from sam local invoke
+    incident = restore(Incident.from_dict(payload), CLIENTS, SETTINGS, read_kill_switch, execution)
     logger.info(
         "restored",
         extra={

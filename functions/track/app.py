@@ -14,8 +14,9 @@ from rollbackctl.tracking import track
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])  # the only library these call; patching all costs cold start
 SETTINGS = Settings.from_env()
-if not (OWN_PREFIX := os.environ.get("OWN_FUNCTION_PREFIX")):
-    raise ConfigError("missing environment variable(s): OWN_FUNCTION_PREFIX")
+# The controller's own roles (comma-separated ARNs): calls made with them are rollbackctl's, not deployments.
+if not (OWN_ROLES := frozenset(a.strip() for a in os.environ.get("OWN_ROLE_ARNS", "").split(",") if a.strip())):
+    raise ConfigError("missing environment variable(s): OWN_ROLE_ARNS")
 CLIENTS = Clients.create()
 LEDGER = Ledger(CLIENTS.dynamodb, SETTINGS.ledger_table)
 
@@ -23,6 +24,6 @@ LEDGER = Ledger(CLIENTS.dynamodb, SETTINGS.ledger_table)
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    notes = track(event, CLIENTS, LEDGER, SETTINGS.watch_window_seconds, OWN_PREFIX)
+    notes = track(event, CLIENTS, LEDGER, SETTINGS.watch_window_seconds, OWN_ROLES)
     logger.info("tracked", extra={"notes": notes})
     return {"recorded": notes}

@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from rollbackctl.aws import Clients
 from rollbackctl.config import NotifySettings, Settings
+from rollbackctl.custody import handed
 from rollbackctl.notify import Notifier
 from rollbackctl.verify import verify
 
@@ -22,7 +23,8 @@ NOTIFIER = Notifier(Clients.create(), SETTINGS, NotifySettings.from_env())
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    incident = verify(event, NOTIFIER.clients, SETTINGS, NOTIFIER)
+    payload, execution = handed(event)
+    incident = verify(payload, NOTIFIER.clients, SETTINGS, NOTIFIER, execution)
     status = (incident.verification or {}).get("status", "unverified")
     metrics.add_dimension(name="verification", value=status)
     metrics.add_metric(name="Verifications", unit=MetricUnit.Count, value=1)

@@ -63,6 +63,15 @@ def stack_outputs(stack_name: str) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
 
 
+def caller_identity() -> str:
+    """Who is acting, as IAM knows them (STS GetCallerIdentity), never a name the caller types; recorded as such."""
+    try:
+        arn = str(client("sts").get_caller_identity()["Arn"])
+    except AWS_ERRORS as exc:
+        fail(f"cannot tell who you are (sts:GetCallerIdentity failed: {error_code(exc) or type(exc).__name__})", 1)
+    return f"{arn} (STS caller identity)"
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
@@ -280,11 +289,14 @@ def unblock(
     pipeline: Annotated[str, typer.Argument(help="The pipeline rollbackctl blocked.")],
     stage: Annotated[str | None, typer.Argument(help="The stage (default: every stage rollbackctl blocked).")] = None,
     reason: Annotated[str, typer.Option("--reason", "-r", help="Why it is safe to ship again (recorded).")] = "",
-    by: Annotated[str, typer.Option(help="Who unblocks (recorded).", envvar="USER")] = "unknown",
+    everything: Annotated[
+        bool, typer.Option("--all", help="Also lift transitions that rollbackctl did not disable (a change freeze).")
+    ] = False,
     stack_name: StackOption = "rollbackctl",
     as_json: JsonOption = False,
 ) -> None:
-    """Re-enable the pipeline's inbound transition and record who and why in the incident that blocked it."""
+    """Re-enable the inbound transitions rollbackctl disabled and record who (your IAM identity) and why in the
+    incident that blocked each. A transition a human disabled stays disabled unless --all."""
     from .aws import Clients
     from .pipelines import unblock as do_unblock
     from .store import IncidentStore
@@ -292,9 +304,10 @@ def unblock(
     if not reason.strip():
         fail("say why it is safe to ship again: --reason TEXT (it is recorded in the incident)")
     outputs = stack_outputs(stack_name)
+    by = caller_identity()
     clients = Clients.create()
     try:
-        done = do_unblock(clients, pipeline, stage, by, reason.strip())
+        done = do_unblock(clients, pipeline, stage, by, reason.strip(), everything)
     except LookupError as exc:
         fail(str(exc), 1)
     except AWS_ERRORS as exc:
@@ -319,11 +332,12 @@ def unblock(
 KILL_SWITCH = "/rollbackctl/kill-switch"
 
 
-def _switch(value: str, reason: str, by: str) -> None:
+def _switch(value: str, reason: str) -> None:
     from .model import iso, utcnow
 
     if not reason.strip():
         fail("say why: --reason TEXT (it is recorded with the kill switch)")
+    by = caller_identity()
     # The parameter's history keeps every value with its description: the record of who and why.
     description = f"{value} by {by} at {iso(utcnow())}: {' '.join(reason.split())}"[:1024]
     try:
@@ -336,21 +350,15 @@ def _switch(value: str, reason: str, by: str) -> None:
 
 
 @app.command()
-def pause(
-    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (recorded).")] = "",
-    by: Annotated[str, typer.Option(help="Who (recorded).", envvar="USER")] = "unknown",
-) -> None:
-    """Set the kill switch: rollbackctl makes no mutating call until resumed."""
-    _switch("on", reason, by)
+def pause(reason: Annotated[str, typer.Option("--reason", "-r", help="Why (recorded).")] = "") -> None:
+    """Set the kill switch: rollbackctl makes no mutating call until resumed (who: your IAM identity)."""
+    _switch("on", reason)
 
 
 @app.command()
-def resume(
-    reason: Annotated[str, typer.Option("--reason", "-r", help="Why (recorded).")] = "",
-    by: Annotated[str, typer.Option(help="Who (recorded).", envvar="USER")] = "unknown",
-) -> None:
-    """Clear the kill switch."""
-    _switch("off", reason, by)
+def resume(reason: Annotated[str, typer.Option("--reason", "-r", help="Why (recorded).")] = "") -> None:
+    """Clear the kill switch (who: your IAM identity)."""
+    _switch("off", reason)
 
 
 @app.command()
@@ -359,12 +367,14 @@ def rollback(
     to: Annotated[str | None, typer.Option("--to", help="The version / task definition to go back to.")] = None,
     force: Annotated[bool, typer.Option("--force", help="With --to: override the known-good rule.")] = False,
     reason: Annotated[str, typer.Option("--reason", "-r", help="Why (recorded).")] = "",
-    by: Annotated[str, typer.Option(help="Who (recorded).", envvar="USER")] = "unknown",
     stack_name: StackOption = "rollbackctl",
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the workflow.")] = 900.0,
     as_json: JsonOption = False,
 ) -> None:
-    """Start the rollback workflow by hand for one target (same safety rules as an alarm)."""
+    """Start the rollback workflow by hand for one target (same safety rules as an alarm, the rate cap included).
+
+    --to names a version of the target's own function (a published version, never $LATEST) or a revision of its
+    own task-definition family; it must be known-good unless --force. Who asked is your IAM identity (STS)."""
     import uuid
 
     from .model import iso, utcnow
@@ -375,6 +385,7 @@ def rollback(
     if not reason.strip():
         fail("say why: --reason TEXT (it is recorded in the incident)")
     parts = target.split(":")
+    by = caller_identity()
     now = iso(utcnow())
     event = {
         "version": "0",

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 MODES = ("enforce", "dry-run")
+# TargetOptIn: "any" acts on every target an alarm or event names; "tag" only on targets that carry
+# rollback:managed=true themselves (DESIGN.md "Who may make rollbackctl act").
+OPT_INS = ("any", "tag")
 
 
 class ConfigError(RuntimeError):
@@ -32,6 +35,7 @@ class Settings:
     rate_cap_count: int
     rate_cap_window_seconds: int
     watch_window_seconds: int
+    target_opt_in: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -46,6 +50,7 @@ class Settings:
             "rate_cap_count": "RATE_CAP_COUNT",
             "rate_cap_window_seconds": "RATE_CAP_WINDOW_SECONDS",
             "watch_window_seconds": "WATCH_WINDOW_SECONDS",
+            "target_opt_in": "TARGET_OPT_IN",
         }
         missing = [var for var in names.values() if not env.get(var)]
         if missing:
@@ -53,6 +58,8 @@ class Settings:
         values: dict[str, Any] = {field: env[var] for field, var in names.items()}
         if values["mode"] not in MODES:
             raise ConfigError(f"MODE must be one of {', '.join(MODES)}, got {values['mode']!r}")
+        if values["target_opt_in"] not in OPT_INS:
+            raise ConfigError(f"TARGET_OPT_IN must be one of {', '.join(OPT_INS)}, got {values['target_opt_in']!r}")
         for field in ("rate_cap_count", "rate_cap_window_seconds", "watch_window_seconds"):
             values[field] = _whole_number(names[field], values[field])
             if values[field] < 1:

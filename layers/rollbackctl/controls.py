@@ -18,3 +18,16 @@ def kill_switch_reader(ssm_client: Any, name: str, max_age: int = KILL_SWITCH_MA
         return str(provider.get(name, max_age=max_age))
 
     return read
+
+
+KILL_SWITCH_OFF = "off"
+
+
+def read_kill_switch_safely(read: Callable[[], str]) -> tuple[bool, str]:
+    """(on, why). Only ``off`` lets rollbackctl act: any other value (``on``, ``true``, ``paused``, a typo, empty)
+    and a kill switch that cannot be read count as on. Safety over cleverness."""
+    try:
+        value = read().strip().lower()
+    except Exception as exc:
+        return True, f"the kill switch could not be read ({type(exc).__name__}: {str(exc)[:200]})"
+    return value != KILL_SWITCH_OFF, f"the kill switch is {value[:40]!r}"

@@ -224,7 +224,17 @@ Signal = AlarmChange | PipelineFailure | CodeDeployFailure | EcsDeploymentFailur
 
 
 def parse(event: Any) -> Signal:
-    """Validate any event rollbackctl handles (the shapes AWS documents) into a Signal."""
+    """Validate any event rollbackctl handles (the shapes AWS documents) into a Signal. Anything that goes wrong
+    while reading an event makes it an invalid event, never an error of the step."""
+    try:
+        return _parse(event)
+    except InvalidEvent:
+        raise
+    except Exception as exc:
+        raise InvalidEvent(f"the event could not be read ({type(exc).__name__})") from exc
+
+
+def _parse(event: Any) -> Signal:
     event = _obj(event, "the event")
     kind = (event.get("source"), event.get("detail-type"))
     if kind not in HANDLED:

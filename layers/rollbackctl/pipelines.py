@@ -115,11 +115,20 @@ def blocked_stages(clients: Clients, pipeline: str) -> list[dict[str, Any]]:
     return found
 
 
-def unblock(clients: Clients, pipeline: str, stage: str | None, by: str, why: str) -> list[dict[str, Any]]:
-    """Re-enable inbound transitions rollbackctl disabled; returns what was unblocked (stage, incident)."""
+def unblock(
+    clients: Clients, pipeline: str, stage: str | None, by: str, why: str, everything: bool = False
+) -> list[dict[str, Any]]:
+    """Re-enable the inbound transitions rollbackctl disabled (their reason names an incident); with
+    ``everything``, also those a human disabled (a change freeze is not rollbackctl's to lift unless asked).
+    Returns what was unblocked (stage, incident)."""
     blocked = blocked_stages(clients, pipeline)
-    chosen = [b for b in blocked if stage is None or b["stage"] == stage]
+    chosen = [b for b in blocked if (stage is None or b["stage"] == stage) and (everything or b["incident_id"])]
     if stage is not None and not chosen:
+        if any(b["stage"] == stage for b in blocked):
+            raise LookupError(
+                f"the inbound transition into stage {stage} of pipeline {pipeline} was not disabled by rollbackctl "
+                "(its reason names no incident): --all lifts it anyway"
+            )
         raise LookupError(f"the inbound transition into stage {stage} of pipeline {pipeline} is not disabled")
     for entry in chosen:
         clients.codepipeline.enable_stage_transition(

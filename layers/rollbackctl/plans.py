@@ -6,6 +6,7 @@ Every function returns a Plan or raises Refusal with a reason on-call can act on
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from . import targets
@@ -15,6 +16,8 @@ from .store import Ledger
 
 # CodeDeploy statuses of a deployment that is still moving traffic
 CODEDEPLOY_ACTIVE = ["Created", "Queued", "InProgress", "Ready"]
+# What `rollbackctl rollback --to` may name for an alias: a published version of its own function.
+PUBLISHED_VERSION = re.compile(r"^[0-9]{1,10}$")
 
 
 class Refusal(Exception):
@@ -291,6 +294,11 @@ def plan_to_version(clients: Clients, target: str, version: str) -> Plan:
     (known-good, or --force) is triage's call."""
     if targets.kind_of(target) == "lambda-alias":
         function, alias_name = _alias_parts(target)
+        if not PUBLISHED_VERSION.match(version):
+            raise Refusal(
+                f"{version[:80]!r} is not a published version of {function} (a number such as 3; never $LATEST or "
+                "an alias): an alias goes back only to one of its own function's versions; nothing was changed"
+            )
         try:
             alias = clients.lambda_.get_alias(FunctionName=function, Name=alias_name)
             clients.lambda_.get_function_configuration(FunctionName=function, Qualifier=version)
@@ -310,10 +318,18 @@ def plan_to_version(clients: Clients, target: str, version: str) -> Plan:
     )
     if primary is None:
         raise Refusal(f"ECS service {cluster}/{service} does not exist or has no PRIMARY deployment")
+    family = _family(primary["taskDefinition"])
+    if _family(version) != family:
+        raise Refusal(
+            f"{version[:200]} is not a revision of {family}, the task definition family that {cluster}/{service} "
+            "runs: a service goes back only within its own family; nothing was changed"
+        )
     try:
         described = clients.ecs.describe_task_definition(taskDefinition=version)["taskDefinition"]
     except AWS_ERRORS as exc:
         raise Refusal(f"task definition {version} does not exist ({error_code(exc)}); nothing was changed") from exc
+    if described.get("family") != family:
+        raise Refusal(f"{version[:200]} is not a revision of {family}; nothing was changed")
     if described.get("status") != "ACTIVE":
         raise Refusal(f"task definition {version} is {described.get('status')}; nothing was changed")
     return Plan(
@@ -324,6 +340,11 @@ def plan_to_version(clients: Clients, target: str, version: str) -> Plan:
         described["taskDefinitionArn"],
         {"cluster": cluster, "service": service, "source": "asked for by an operator"},
     )
+
+
+def _family(task_definition: str) -> str:
+    """The family of ``family:revision`` or of a task definition ARN (``...:task-definition/family:revision``)."""
+    return task_definition.rsplit("task-definition/", 1)[-1].rsplit(":", 1)[0]
 
 
 def describe(plan: Plan) -> str:

@@ -13,8 +13,9 @@ from typing import Any
 
 from . import events
 from .aws import Clients
-from .claims import Claims
 from .config import Settings
+from .custody import Custody, ForgedInput, digest
+from .locks import Locks
 from .model import Incident, Trigger, incident_id_for, iso, utcnow
 from .notify import Notifier, alarms_of
 from .store import IncidentStore
@@ -31,17 +32,8 @@ def _failure_reason(error: dict[str, Any]) -> str:
     return f"{name}: {str(message)[:1000]}"
 
 
-def incident_from_failure(payload: dict[str, Any], error: dict[str, Any], now: Callable[[], datetime]) -> Incident:
-    """Rebuild the incident a failed step was working on (or make one from the raw event)."""
-    if "incident_id" in payload:
-        incident = Incident.from_dict(payload)
-    else:
-        started = now()
-        try:
-            trigger = events.parse(payload).trigger()
-        except events.InvalidEvent:
-            trigger = Trigger(kind="unknown", name=events.describe(payload)[:300], id="", state="", time=iso(started))
-        incident = Incident(incident_id_for(trigger, started), trigger, iso(started))
+def incident_from_failure(incident: Incident, error: dict[str, Any]) -> Incident:
+    """The incident a failed step was working on, concluded as failed with the error."""
     incident.decision = "refuse"
     incident.conclude(
         "failed", f"the workflow failed and was paged; state of the target unknown: {_failure_reason(error)}"
@@ -50,30 +42,69 @@ def incident_from_failure(payload: dict[str, Any], error: dict[str, Any], now: C
     return incident
 
 
+def _untrusted(payload: dict[str, Any], error: dict[str, Any], forged: str, execution: str | None) -> Incident:
+    """A failure whose input carries no seal of this execution (Triage itself failed on the raw event, or the input
+    was forged or altered): a new incident that treats the input as data only. Nothing in it names the record,
+    the owner or the target, so no record is overwritten and no lock released."""
+    started = utcnow()
+    try:
+        trigger = events.parse(payload).trigger()
+    except events.InvalidEvent:
+        trigger = Trigger(kind="unknown", name=events.describe(payload)[:300], id="", state="", time=iso(started))
+    incident = Incident(incident_id_for(trigger, started), trigger, iso(started), owner=execution or "")
+    incident_from_failure(incident, error)
+    if forged:
+        incident.reason += f"; its input was not trusted ({forged[:300]})"
+    return incident
+
+
 def finish(
     payload: dict[str, Any],
     clients: Clients,
     settings: Settings,
     notifier: Notifier,
+    execution: str | None = None,
     now: Callable[[], datetime] = utcnow,
 ) -> dict[str, Any]:
     """Record the incident and send its one message. ``payload["error"]`` marks a caught failure.
+
+    The payload must be what this execution's previous step sealed (custody); a failure with an unsealed payload is
+    recorded as a new failed incident that trusts nothing in it, and anything else unsealed is refused (ForgedInput).
 
     Returns the incident record, plus ``verify``: {"needed", "bake_seconds"}; needed when the verify step should
     check, after the bake, whether the alarms that fired are back to OK (a rollback carried out, on alarms)."""
     payload = dict(payload)
     error = payload.pop("error", None)
-    if error is not None:
-        incident = incident_from_failure(payload, error if isinstance(error, dict) else {"Error": str(error)}, now)
-    else:
-        incident = Incident.from_dict(payload)
+    if error is not None and not isinstance(error, dict):
+        error = {"Error": str(error)}
+    custody = Custody(clients.dynamodb, settings.claims_table)
+    incident: Incident | None = None
+    before, forged = "", ""
+    if "incident_id" in payload:
+        try:
+            incident = Incident.from_dict(payload)
+            replay = custody.check(incident, "record", execution)
+        except ForgedInput as exc:
+            incident, forged = None, str(exc)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            incident, forged = None, f"not an incident record ({type(exc).__name__})"
+        else:
+            if replay is not None:  # a retry of a record step that already ran: what it returned
+                return replay.output
+            before = digest(incident)
+    if incident is None:
+        if error is None:
+            raise ForgedInput(forged or "the input is not an incident decided by triage")
+        incident = _untrusted(payload, error, forged, execution)
+    elif error is not None:
+        incident_from_failure(incident, error)
     store = IncidentStore(clients.dynamodb, settings.incident_table)
     earlier = store.get(incident.incident_id)
     if earlier is not None:  # the triggers that joined it so far; on a retry, what was already sent
         incident.joined, incident.notifications = earlier.joined, earlier.notifications
     store.put(incident)  # recorded even if the message cannot be sent
-    if incident.target and incident.owner:
-        Claims(clients.dynamodb, settings.claims_table).unlock(incident.target, incident.owner)
+    if before and incident.target:  # only a sealed incident's owner holds (and releases) a lock
+        Locks(clients.dynamodb, settings.claims_table).unlock(incident.target, incident.owner)
     if notifier.wants(incident):
         notifier.send(incident, "incident", now)
         store.put(incident)
@@ -82,4 +113,6 @@ def finish(
         "needed": incident.action == "rolled_back" and bool(alarms_of(incident)),
         "bake_seconds": notifier.channels.verify_bake_seconds,
     }
+    if before:
+        custody.reseal(before, "record", incident, out)
     return out

@@ -13,10 +13,12 @@ from typing import Any
 from . import pipelines, plans
 from .aws import AWS_ERRORS, Clients, error_code
 from .config import Settings
+from .controls import read_kill_switch_safely
+from .custody import Custody, digest
+from .locks import lock_key
 from .model import Incident, Plan, iso, parse_time, short_version, utcnow
 from .plans import describe, weighted_forwards
 from .store import IncidentStore, Ledger
-from .triage import read_kill_switch_safely
 
 MAX_DECISIONS = 3  # a conflicting change is re-read and re-decided at most this often
 GONE = (
@@ -119,17 +121,39 @@ def restore(
     clients: Clients,
     settings: Settings,
     read_kill_switch: Callable[[], str],
+    execution: str | None = None,
     now: Callable[[], datetime] = utcnow,
 ) -> Incident:
+    """Execute the plan sealed by this execution's triage (nothing else), read it back, reseal the outcome."""
     plan = incident.plan
     if incident.decision != "act" or plan is None or incident.target is None:
         raise ValueError(f"incident {incident.incident_id} has no plan to execute (decision {incident.decision})")
+    custody = Custody(clients.dynamodb, settings.claims_table)
+    # One consistent read: the plan is what triage sealed for this execution, which still holds the target's lock.
+    replay = custody.check(incident, "restore", execution, lock=lock_key(incident.target))
+    if replay is not None:  # a retry of a restore that already ran: its outcome, not a second change
+        return Incident.from_dict(replay.output)
+    before = digest(incident)
+    _restore(incident, plan, clients, settings, read_kill_switch, now)
+    custody.reseal(before, "restore", incident)
+    return incident
+
+
+def _restore(
+    incident: Incident,
+    plan: Plan,
+    clients: Clients,
+    settings: Settings,
+    read_kill_switch: Callable[[], str],
+    now: Callable[[], datetime],
+) -> None:
+    assert incident.target is not None
     # Checked again right before the mutating calls: a kill switch set after triage still holds.
     kill_on, kill_why = read_kill_switch_safely(read_kill_switch)
     if kill_on:
         incident.decision = "refuse"
         incident.conclude("refused", f"{kill_why}: no change made; would have had to {describe(plan)}")
-        return incident
+        return
 
     # Audit first: the record says what is about to change before it changes.
     IncidentStore(clients.dynamodb, settings.incident_table).put(incident)
@@ -145,7 +169,7 @@ def restore(
                 incident.conclude(
                     "refused", f"{plan.target} disappeared before it could be restored ({code}); nothing was changed"
                 )
-                return incident
+                return
             if code != "PreconditionFailedException" or attempt == MAX_DECISIONS:
                 raise
             # Someone changed the alias since triage read it: read it again and decide again.
@@ -156,7 +180,7 @@ def restore(
                 incident.conclude(
                     "refused", f"the alias changed while rollbackctl was acting; decided again: {refusal}"
                 )
-                return incident
+                return
             incident.plan, incident.from_version, incident.to_version = plan, plan.from_version, plan.to_version
             incident.record_step("restore", "skipped", f"the alias changed since triage ({code}); decided again")
     read_back(clients, plan)
@@ -170,4 +194,3 @@ def restore(
     ledger.record(incident.target, plan.to_version, "good", f"restored by {incident.incident_id}")
     ledger.record_restore(incident.target, plan.to_version, incident.incident_id, incident.restored_at)
     pipelines.stop_in_flight(clients, incident)
-    return incident

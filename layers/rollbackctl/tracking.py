@@ -4,7 +4,10 @@ Fed by EventBridge (a trail must be on for the CloudTrail events): Lambda Create
 UpdateService and CodeDeploy CreateDeployment start a deployment of a version on a target; CodeDeploy
 SUCCESS and ECS SERVICE_DEPLOYMENT_COMPLETED say a deployment succeeded. A version becomes good when its
 deployment succeeded, or when it served the watch window before the next deployment replaced it without
-rollbackctl marking it bad. rollbackctl's own changes (its functions' sessions) are not deployments.
+rollbackctl marking it bad. rollbackctl's own changes are not deployments: they are recognised by the IAM role
+that made the call (CloudTrail's ``userIdentity.sessionContext.sessionIssuer.arn``, or the role in an
+assumed-role ARN), which must be one of the controller's own function roles. A session name proves nothing:
+anyone may name a session after them.
 """
 
 from __future__ import annotations
@@ -17,8 +20,6 @@ from .aws import Clients
 from .model import iso, parse_time, utcnow
 from .store import Ledger
 
-TRAIL_EVENTS = {"CreateAlias20150331", "UpdateAlias20150331", "UpdateService", "CreateDeployment"}
-
 
 @dataclass
 class Seen:
@@ -27,6 +28,35 @@ class Seen:
     kind: str  # "started" | "succeeded"
     at: str
     actor: str
+    role: str = ""  # the IAM role behind the caller's session, when the caller was an assumed role
+
+
+def _role_of(identity: dict[str, Any]) -> str:
+    """The role ARN behind an AssumedRole identity, or '' for anything else (a user, a service, malformed)."""
+    if identity.get("type") != "AssumedRole":
+        return ""
+    issuer = (identity.get("sessionContext") or {}).get("sessionIssuer") or {}
+    if issuer.get("type") == "Role" and str(issuer.get("arn", "")).startswith("arn:"):
+        return str(issuer["arn"])
+    # arn:PARTITION:sts::ACCOUNT:assumed-role/ROLE/SESSION -> arn:PARTITION:iam::ACCOUNT:role/ROLE (path unknown)
+    parts = str(identity.get("arn", "")).split(":")
+    if len(parts) == 6 and parts[2] == "sts" and parts[5].startswith("assumed-role/"):
+        role = parts[5].split("/")[1]
+        return f"arn:{parts[1]}:iam::{parts[4]}:role/{role}"
+    return ""
+
+
+def is_own(role: str, own_roles: frozenset[str]) -> bool:
+    """Whether ``role`` is one of the controller's function roles (compared without a role path, which an
+    assumed-role ARN does not carry)."""
+    if not role:
+        return False
+    name = role.rsplit("/", 1)[-1]
+    return any(
+        role == own or (own.split(":")[4] == role.split(":")[4] and own.rsplit("/", 1)[-1] == name)
+        for own in own_roles
+        if own.count(":") >= 5
+    )
 
 
 def _seen(event: dict[str, Any], clients: Clients) -> list[Seen]:
@@ -34,24 +64,26 @@ def _seen(event: dict[str, Any], clients: Clients) -> list[Seen]:
     region, account = str(event.get("region", "")), str(event.get("account", ""))
     at = iso(parse_time(str(event.get("time") or detail.get("eventTime") or iso(utcnow()))))
     if event.get("detail-type") == "AWS API Call via CloudTrail":
-        actor = str((detail.get("userIdentity") or {}).get("arn", "unknown"))
+        raw_identity = detail.get("userIdentity")
+        identity: dict[str, Any] = raw_identity if isinstance(raw_identity, dict) else {}
+        actor, role = str(identity.get("arn", "unknown")), _role_of(identity)
         request = detail.get("requestParameters") or {}
         name = detail.get("eventName")
         if name in ("CreateAlias20150331", "UpdateAlias20150331"):
             weights = (request.get("routingConfig") or {}).get("additionalVersionWeights") or {}
             version = max(weights, key=lambda v: (len(v), v)) if weights else request.get("functionVersion")
             target = f"arn:aws:lambda:{region}:{account}:function:{request.get('functionName')}:{request.get('name')}"
-            return [Seen(target, str(version), "started", at, actor)] if version else []
+            return [Seen(target, str(version), "started", at, actor, role)] if version else []
         if name == "UpdateService":
             service = (detail.get("responseElements") or {}).get("service") or {}
             arn, definition = service.get("serviceArn"), service.get("taskDefinition")
-            return [Seen(str(arn), str(definition), "started", at, actor)] if arn and definition else []
+            return [Seen(str(arn), str(definition), "started", at, actor, role)] if arn and definition else []
         if name == "CreateDeployment":
             deployment_id = (detail.get("responseElements") or {}).get("deploymentId")
             deployment = clients.codedeploy.get_deployment(deploymentId=deployment_id)["deploymentInfo"]
             found = plans.lambda_target_of(deployment, region, account)
             if found:
-                return [Seen(found[0], str(found[1].get("TargetVersion")), "started", at, actor)]
+                return [Seen(found[0], str(found[1].get("TargetVersion")), "started", at, actor, role)]
         return []
     if event.get("source") == "aws.codedeploy" and detail.get("state") == "SUCCESS":
         deployment = clients.codedeploy.get_deployment(deploymentId=detail.get("deploymentId"))["deploymentInfo"]
@@ -65,12 +97,12 @@ def _seen(event: dict[str, Any], clients: Clients) -> list[Seen]:
 
 
 def track(
-    event: dict[str, Any], clients: Clients, ledger: Ledger, watch_window_seconds: int, own_prefix: str
+    event: dict[str, Any], clients: Clients, ledger: Ledger, watch_window_seconds: int, own_roles: frozenset[str]
 ) -> list[str]:
     """Record what the event says; returns what was recorded, for the log."""
     notes: list[str] = []
     for seen in _seen(event, clients):
-        if seen.actor.rsplit("/", 1)[-1].startswith(own_prefix):
+        if is_own(seen.role, own_roles):
             notes.append(f"{seen.target}: {seen.version} set by rollbackctl itself, not a deployment")
             continue
         if seen.kind == "succeeded":

@@ -12,13 +12,15 @@ from typing import Any
 
 from . import events, pipelines, plans, targets
 from .aws import AWS_ERRORS, Clients, error_code
-from .claims import Claims, Holder
+from .claims import Claims
 from .config import Settings
-from .model import Incident, PipelineRef, Trigger, incident_id_for, iso, parse_time, short_version, utcnow
+from .controls import read_kill_switch_safely
+from .custody import Custody, seal_item
+from .locks import Holder, Locks
+from .model import Incident, PipelineRef, Plan, Trigger, incident_id_for, iso, parse_time, short_version, utcnow
 from .plans import Refusal
 from .store import IncidentStore, Ledger
 
-KILL_SWITCH_ON = "on"
 describe_plan = plans.describe
 
 
@@ -32,15 +34,6 @@ def _refuse(incident: Incident, reason: str) -> Incident:
     incident.decision = "refuse"
     incident.conclude("refused", reason)
     return incident
-
-
-def read_kill_switch_safely(read: Callable[[], str]) -> tuple[bool, str]:
-    """(on, why). An unreadable kill switch counts as on: safety over cleverness."""
-    try:
-        value = read().strip().lower()
-    except Exception as exc:
-        return True, f"the kill switch could not be read ({type(exc).__name__}: {exc})"
-    return value == KILL_SWITCH_ON, f"the kill switch is {value!r}"
 
 
 def target_tags(clients: Clients, target: str) -> dict[str, str]:
@@ -187,6 +180,9 @@ def _judge_by_history(
     return None
 
 
+MANAGED_TAG = "rollback:managed"
+
+
 def triage(
     event: Any,
     clients: Clients,
@@ -195,6 +191,23 @@ def triage(
     claims: Claims,
     owner: str,
     now: Callable[[], datetime] = utcnow,
+) -> Incident:
+    """Decide, then seal the decision for this execution (custody): the later steps act only on what is sealed.
+    A decision to act is sealed together with the target's lock; a duplicate is not sealed (it ends there)."""
+    incident = _decide(event, clients, settings, read_kill_switch, claims, owner, now)
+    if incident.decision not in ("act", "duplicate"):
+        Custody(clients.dynamodb, settings.claims_table).seal(incident)
+    return incident
+
+
+def _decide(
+    event: Any,
+    clients: Clients,
+    settings: Settings,
+    read_kill_switch: Callable[[], str],
+    claims: Claims,
+    owner: str,
+    now: Callable[[], datetime],
 ) -> Incident:
     started = now()
     try:
@@ -210,7 +223,7 @@ def triage(
             time=iso(started),
             event_id=event_id,
         )
-        incident = Incident(incident_id_for(trigger, started), trigger, iso(started))
+        incident = Incident(incident_id_for(trigger, started), trigger, iso(started), owner=owner)
         return _ignore(incident, f"malformed or unsupported event, nothing changed: {exc}")
 
     trigger = signal.trigger()
@@ -235,6 +248,13 @@ def triage(
         ):
             return _refuse(incident, f"{trigger.kind} {trigger.name} points at {target}, which does not exist")
         raise
+    if settings.target_opt_in == "tag" and tags.get(MANAGED_TAG, "").strip().lower() != "true":
+        # Only the target's own tag enrols it: whoever may tag an alarm must not move traffic they could not.
+        return _ignore(
+            incident,
+            f"{target} is not enrolled: the stack runs with TargetOptIn=tag and the target itself does not carry "
+            f"the tag {MANAGED_TAG}=true (an alarm's tags cannot enrol a target); nothing was changed",
+        )
     mode, mode_source = targets.effective_mode(settings.mode, alarm_tags, tags)
     incident.mode = mode
     if mode == "off":
@@ -243,12 +263,20 @@ def triage(
 
     ledger = Ledger(clients.dynamodb, settings.ledger_table)
     if isinstance(signal, events.ManualRollback):
-        return _decide_manual(signal, incident, clients, ledger, read_kill_switch, mode, mode_source, claims)
+        try:
+            plan = _plan_manual(signal, clients, ledger)
+        except Refusal as exc:
+            return _refuse(incident, str(exc))
+        incident.plan, incident.from_version, incident.to_version = plan, plan.from_version, plan.to_version
+        forced = " (--force: the known-good rule was overridden)" if signal.force and signal.to_version else ""
+        asked = f"rollback asked for by {signal.by} ({signal.why}){forced}"
+        return _guard_and_act(incident, plan, asked, mode, mode_source, read_kill_switch, settings, clients)
     incidents = IncidentStore(clients.dynamodb, settings.incident_table)
     judged = _judge_by_history(signal, incident, clients, ledger, settings, now, incidents)
     if judged is not None:
         return judged
-    holder = claims.lock_holder(target, owner)
+    locks = Locks(clients.dynamodb, settings.claims_table)
+    holder = locks.lock_holder(target, owner)
     if holder is not None:  # an incident is in progress on this target: this alarm is part of it
         return _duplicate(incident, holder, f"{trigger.kind} {trigger.name} on {target}", incidents)
     region, account = target.split(":")[3], target.split(":")[4]
@@ -260,72 +288,61 @@ def triage(
     holder = claims.claim(f"deployment#{plan.target}#{plan.from_version}", owner, incident.incident_id)
     if holder is not None:
         return _duplicate(incident, holder, f"the deployment of {plan.from_version} on {target}", incidents)
+    asked = f"{trigger.kind} {trigger.name} fired"
+    return _guard_and_act(incident, plan, asked, mode, mode_source, read_kill_switch, settings, clients)
 
+
+def _guard_and_act(
+    incident: Incident,
+    plan: Plan,
+    asked: str,
+    mode: str,
+    mode_source: str,
+    read_kill_switch: Callable[[], str],
+    settings: Settings,
+    clients: Clients,
+) -> Incident:
+    """The last guards, the same for an alarm, a deployment event and a rollback asked for by hand: the kill
+    switch, dry run, the rate cap, then the target's lock (taken with the sealed decision)."""
     kill_on, kill_why = read_kill_switch_safely(read_kill_switch)
     if kill_on:
         return _refuse(incident, f"{kill_why}: no change made; would have had to {describe_plan(plan)}")
     if mode == "dry-run":
         incident.decision = "dry_run"
-        incident.conclude("dry_run", f"dry run ({mode_source}): would {describe_plan(plan)}")
+        incident.conclude("dry_run", f"dry run ({mode_source}): {asked}: would {describe_plan(plan)}")
         return incident
-    if not claims.take_rate_slot(settings.rate_cap_count, settings.rate_cap_window_seconds, incident.incident_id):
+    locks = Locks(clients.dynamodb, settings.claims_table)
+    if not locks.take_rate_slot(settings.rate_cap_count, settings.rate_cap_window_seconds, incident.incident_id):
         return _refuse(
             incident,
-            f"rate cap reached: {settings.rate_cap_count} automatic rollbacks already in this "
+            f"rate cap reached: {settings.rate_cap_count} rollbacks already in this "
             f"{settings.rate_cap_window_seconds // 60}-minute window across the account; "
             f"paging instead of acting; would have had to {describe_plan(plan)}",
         )
-    return _act(incident, claims, f"{trigger.kind} {trigger.name} fired: {describe_plan(plan)}")
-
-
-def _act(incident: Incident, claims: Claims, reason: str) -> Incident:
     assert incident.target is not None
-    holder = claims.lock(incident.target, incident.owner, incident.incident_id)
+    incident.decision = "act"
+    incident.reason = f"{asked}: {describe_plan(plan)}"
+    holder = locks.lock(incident.target, incident.owner, incident.incident_id, seal=seal_item(incident))
     if holder is not None:
         return _refuse(
             incident,
             f"incident {holder.incident_id} is acting on {incident.target} right now (it holds "
             "the target's lock); rollbackctl acts on one deployment of a target at a time",
         )
-    incident.decision = "act"
-    incident.reason = reason
     return incident
 
 
-def _decide_manual(
-    signal: events.ManualRollback,
-    incident: Incident,
-    clients: Clients,
-    ledger: Ledger,
-    read_kill_switch: Callable[[], str],
-    mode: str,
-    mode_source: str,
-    claims: Claims,
-) -> Incident:
-    """Same safety rules as an alarm (mode, kill switch, lock, known-good), except what --force overrides."""
+def _plan_manual(signal: events.ManualRollback, clients: Clients, ledger: Ledger) -> Plan:
+    """An operator's rollback: the known-good rules of an alarm, or an explicit version of the target's own
+    function or task-definition family (never $LATEST), known-good unless --force."""
     target = signal.target
-    try:
-        if signal.to_version:
-            plan = plans.plan_to_version(clients, target, signal.to_version)
-            good = any(e.version == plan.to_version and e.status == "good" for e in ledger.entries(target))
-            if not signal.force and (not good or ledger.is_bad(target, plan.to_version)):
-                return _refuse(
-                    incident,
-                    f"{short_version(plan.to_version)} is not known-good for {target}; "
-                    "rollbackctl rollback --to VERSION --force overrides the known-good rule",
-                )
-        else:
-            plan = plans.plan_for(clients, target, ledger, target.split(":")[3], target.split(":")[4])
-    except Refusal as exc:
-        return _refuse(incident, str(exc))
-    incident.plan, incident.from_version, incident.to_version = plan, plan.from_version, plan.to_version
-    kill_on, kill_why = read_kill_switch_safely(read_kill_switch)
-    if kill_on:
-        return _refuse(incident, f"{kill_why}: no change made; would have had to {describe_plan(plan)}")
-    forced = " (--force: the known-good rule was overridden)" if signal.force and signal.to_version else ""
-    asked = f"rollback asked for by {signal.by} ({signal.why}){forced}"
-    if mode == "dry-run":
-        incident.decision = "dry_run"
-        incident.conclude("dry_run", f"dry run ({mode_source}): {asked}: would {describe_plan(plan)}")
-        return incident
-    return _act(incident, claims, f"{asked}: {describe_plan(plan)}")
+    if not signal.to_version:
+        return plans.plan_for(clients, target, ledger, target.split(":")[3], target.split(":")[4])
+    plan = plans.plan_to_version(clients, target, signal.to_version)
+    good = any(e.version == plan.to_version and e.status == "good" for e in ledger.entries(target))
+    if not signal.force and (not good or ledger.is_bad(target, plan.to_version)):
+        raise Refusal(
+            f"{short_version(plan.to_version)} is not known-good for {target}; "
+            "rollbackctl rollback --to VERSION --force overrides the known-good rule"
+        )
+    return plan

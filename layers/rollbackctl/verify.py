@@ -13,6 +13,7 @@ from typing import Any
 
 from .aws import Clients
 from .config import Settings
+from .custody import Custody, ForgedInput
 from .model import Incident, iso, utcnow
 from .notify import Kind, Notifier, alarms_of
 from .store import IncidentStore
@@ -45,11 +46,16 @@ def verify(
     clients: Clients,
     settings: Settings,
     notifier: Notifier,
+    execution: str | None = None,
     now: Callable[[], datetime] = utcnow,
 ) -> Incident:
     """``payload`` is the notify step's output (plus ``verify_error`` when this step failed before)."""
     store = IncidentStore(clients.dynamodb, settings.incident_table)
-    incident = store.get(payload["incident_id"]) or Incident.from_dict(payload)
+    incident = store.get(str(payload.get("incident_id", "")))
+    if incident is None:
+        raise ForgedInput(f"no incident {str(payload.get('incident_id', ''))[:80]!r} was recorded: nothing to verify")
+    # What is checked is the stored record, and only if it still carries this execution's seal.
+    Custody(clients.dynamodb, settings.claims_table).check_record(incident, execution)
     bake = int((payload.get("verify") or {}).get("bake_seconds", 0))
     if incident.verification is None:
         checked = now()

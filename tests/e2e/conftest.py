@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,3 +26,34 @@ def faults() -> Iterator[Faults]:
 def oncall(aws: Any, controller: Any) -> str:
     """An SQS queue subscribed to the controller's topic: what on-call receives."""
     return subscribe_queue(aws, controller.outputs["NotificationTopicArn"], "oncall")
+
+
+@contextlib.contextmanager
+def as_role(aws: Any, name: str) -> Iterator[None]:
+    """Act as an operator: assume the IAM role ``name`` (created if needed) and put its credentials in the
+    environment, as `aws sso login` or an assumed profile would; STS then names the caller."""
+    iam = aws.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
+    }
+    try:
+        arn = iam.get_role(RoleName=name)["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    credentials = aws.client("sts").assume_role(RoleArn=arn, RoleSessionName=f"{name}-session")["Credentials"]
+    values = {
+        "AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+        "AWS_SESSION_TOKEN": credentials["SessionToken"],
+    }
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

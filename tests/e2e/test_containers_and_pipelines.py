@@ -17,6 +17,7 @@ from rollbackctl.emulator.demo import deliver, drain_messages, fire_and_wait
 from rollbackctl.model import Incident
 from rollbackctl.store import IncidentStore, Ledger
 from tests.conftest import load_event
+from tests.e2e.conftest import as_role
 
 WEB = "arn:aws:ecs:us-east-1:123456789012:service/prod/web"
 CHECKOUT = "arn:aws:lambda:us-east-1:123456789012:function:checkout:live"
@@ -273,7 +274,8 @@ def test_unblock_reenables_the_transition_and_records_who_and_why(aws: Any, cont
     runner = CliRunner()
     refused = runner.invoke(app, ["unblock", "web-pipeline"])
     assert refused.exit_code == 2 and "--reason" in refused.output
-    result = runner.invoke(app, ["unblock", "web-pipeline", "--reason", "fix in web:3", "--by", "alice", "--json"])
+    with as_role(aws, "alice"):
+        result = runner.invoke(app, ["unblock", "web-pipeline", "--reason", "fix in web:3", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)[0]["incident_id"] == incident.incident_id
     states = aws.client("codepipeline").get_pipeline_state(name="web-pipeline")["stageStates"]
@@ -281,7 +283,7 @@ def test_unblock_reenables_the_transition_and_records_who_and_why(aws: Any, cont
     stored = IncidentStore(aws.client("dynamodb"), controller.outputs["IncidentTableName"]).get(incident.incident_id)
     assert stored is not None
     assert stored.steps[-1]["step"] == "unblock pipeline web-pipeline"
-    assert "alice: fix in web:3" in stored.steps[-1]["detail"]
+    assert "assumed-role/alice/alice-session (STS caller identity): fix in web:3" in stored.steps[-1]["detail"]
     again = runner.invoke(app, ["unblock", "web-pipeline", "Deploy", "--reason", "again"])
     assert again.exit_code == 1 and "not disabled" in again.output
 

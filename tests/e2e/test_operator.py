@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 from rollbackctl.cli import app
 from rollbackctl.emulator import deploy, estate
 from rollbackctl.emulator.demo import fire_and_wait
-from tests.conftest import TEMPLATE
+from tests.conftest import ACCOUNT, TEMPLATE
+from tests.e2e.conftest import as_role
 
 CHECKOUT = "arn:aws:lambda:us-east-1:123456789012:function:checkout:live"
 runner = CliRunner()
@@ -31,32 +32,36 @@ def alias(aws: Any, name: str = "checkout") -> tuple[str, dict[str, float]]:
 def test_pause_stops_every_mutation_and_resume_lifts_it_both_recorded(aws: Any, controller: Any, faults: Any) -> None:
     canary(aws)
     assert runner.invoke(app, ["pause"]).exit_code == 2  # a reason is required
-    paused = runner.invoke(app, ["pause", "--reason", "migration in progress", "--by", "alice"])
+    with as_role(aws, "alice"):
+        paused = runner.invoke(app, ["pause", "--reason", "migration in progress"])
     assert paused.exit_code == 0, paused.output
     [incident] = fire_and_wait(aws, controller, "checkout-live-errors")
     assert json.loads(incident["output"])["action"] == "refused"
     assert faults.mutating_calls() == []
     assert alias(aws) == ("1", {"2": 0.1})
 
-    assert runner.invoke(app, ["resume", "--reason", "migration done", "--by", "bob"]).exit_code == 0
+    with as_role(aws, "bob"):
+        assert runner.invoke(app, ["resume", "--reason", "migration done"]).exit_code == 0
     history = aws.client("ssm").get_parameter_history(Name="/rollbackctl/kill-switch")["Parameters"]
+    # who: the caller's IAM identity as STS reports it, never a name typed on the command line
     assert [(p["Value"], p.get("Description", "").split(" at ")[0]) for p in history[-2:]] == [
-        ("on", "on by alice"),
-        ("off", "off by bob"),
+        ("on", f"on by arn:aws:sts::{ACCOUNT}:assumed-role/alice/alice-session (STS caller identity)"),
+        ("off", f"off by arn:aws:sts::{ACCOUNT}:assumed-role/bob/bob-session (STS caller identity)"),
     ]
     assert "migration in progress" in history[-2]["Description"]
 
 
 def test_rollback_by_hand_follows_the_same_rules(aws: Any, controller: Any) -> None:
     canary(aws)
-    result = runner.invoke(
-        app, ["rollback", CHECKOUT, "--reason", "customers report errors", "--by", "carol", "--json"]
-    )
+    with as_role(aws, "carol"):
+        result = runner.invoke(app, ["rollback", CHECKOUT, "--reason", "customers report errors", "--json"])
     assert result.exit_code == 0, result.output
     incident = json.loads(result.stdout)
     assert incident["action"] == "rolled_back"
     assert incident["trigger"]["kind"] == "manual"
-    assert "asked for by carol (customers report errors)" in incident["reason"]
+    carol = f"arn:aws:sts::{ACCOUNT}:assumed-role/carol/carol-session (STS caller identity)"
+    assert f"asked for by {carol} (customers report errors)" in incident["reason"]
+    assert runner.invoke(app, ["rollback", CHECKOUT, "--by", "mallory", "--reason", "x"]).exit_code == 2
     assert alias(aws) == ("1", {})
 
 

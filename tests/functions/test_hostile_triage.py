@@ -39,6 +39,7 @@ def world() -> Iterator[dict[str, Any]]:
             "RATE_CAP_COUNT": "5",
             "RATE_CAP_WINDOW_SECONDS": "3600",
             "WATCH_WINDOW_SECONDS": "3600",
+            "TARGET_OPT_IN": "any",
         }
         clients = Clients.create(aws.session())
         yield {

@@ -37,6 +37,7 @@ CREATE_ACTION = {
     "AWS::SQS::Queue": "sqs:CreateQueue",
     "AWS::SQS::QueuePolicy": "sqs:SetQueueAttributes",
     "AWS::SNS::Topic": "sns:CreateTopic",
+    "AWS::SNS::TopicPolicy": "sns:SetTopicAttributes",
     "AWS::SSM::Parameter": "ssm:PutParameter",
     "AWS::Logs::LogGroup": "logs:CreateLogGroup",
     "AWS::KMS::Key": "kms:CreateKey",

@@ -18,6 +18,7 @@ ENV = {
     "RATE_CAP_COUNT": "5",
     "RATE_CAP_WINDOW_SECONDS": "3600",
     "WATCH_WINDOW_SECONDS": "3600",
+    "TARGET_OPT_IN": "any",
 }
 
 

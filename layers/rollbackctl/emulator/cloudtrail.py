@@ -12,7 +12,7 @@ import json
 import uuid
 from typing import Any
 
-from moto.awslambda.models import LambdaBackend
+from moto.awslambda.models import LambdaBackend, lambda_backends
 from moto.codedeploy.models import CodeDeployBackend
 from moto.core.utils import utcnow
 from moto.ecs.models import EC2ContainerServiceBackend
@@ -23,11 +23,33 @@ from .faults import FAULTS
 _originals: dict[str, Any] = {}
 
 
-def _identity(account: str) -> dict[str, str]:
+def _identity(account: str, region: str) -> dict[str, Any]:
+    """CloudTrail's userIdentity: a Lambda handler calls with its execution role's session (named after the
+    function), as the Lambda runtime does; anyone else (the test's or the demo's own calls) is a user.
+
+    Shape: CloudTrail User Guide, "CloudTrail userIdentity element" (AssumedRole with sessionContext.sessionIssuer).
+    """
     function = getattr(FAULTS.local, "function", None)
     if function:
-        return {"type": "AssumedRole", "arn": f"arn:aws:sts::{account}:assumed-role/{function}-role/{function}"}
-    return {"type": "IAMUser", "arn": f"arn:aws:iam::{account}:user/deployer"}
+        role = lambda_backends[account][region].get_function(function).role
+        role_name = role.rsplit("/", 1)[-1]
+        return {
+            "type": "AssumedRole",
+            "principalId": f"AROAEMULATOR:{function}",
+            "arn": f"arn:aws:sts::{account}:assumed-role/{role_name}/{function}",
+            "accountId": account,
+            "sessionContext": {
+                "sessionIssuer": {
+                    "type": "Role",
+                    "principalId": "AROAEMULATOR",
+                    "arn": role,
+                    "accountId": account,
+                    "userName": role_name,
+                },
+                "attributes": {"mfaAuthenticated": "false"},
+            },
+        }
+    return {"type": "IAMUser", "arn": f"arn:aws:iam::{account}:user/deployer", "accountId": account}
 
 
 def emit(
@@ -35,7 +57,7 @@ def emit(
 ) -> None:
     detail = {
         "eventVersion": "1.08",
-        "userIdentity": _identity(account),
+        "userIdentity": _identity(account, region),
         "eventTime": utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
         "eventSource": f"{source}.amazonaws.com",
         "eventName": event_name,

@@ -200,7 +200,7 @@ def _order(template: dict[str, Any]) -> list[str]:
         refs = _references(body.get("Properties", {}), names) | set([depends] if isinstance(depends, str) else depends)
         if body.get("Type") == "AWS::Serverless::Function":
             refs |= _references(globals_fn, names)
-        deps[name] = refs - {name}
+        deps[name] = {_owner_of(ref, resources) for ref in refs} - {name}
     ordered: list[str] = []
     visiting: set[str] = set()
 
@@ -218,6 +218,17 @@ def _order(template: dict[str, Any]) -> list[str]:
     for name in sorted(resources):
         visit(name)
     return ordered
+
+
+def _owner_of(name: str, resources: dict[str, Any]) -> str:
+    """A resource SAM generates for another (``XRole`` of function ``X``) is created with it."""
+    if name not in resources and name.endswith("Role"):
+        parent = resources.get(name[: -len("Role")], {})
+        if parent.get("Type") in ("AWS::Serverless::Function", "AWS::Serverless::StateMachine"):
+            return name[: -len("Role")]
+    if name not in resources:
+        raise DeployError(f"{name} is referenced but is not a resource of the template")
+    return name
 
 
 def _merge_globals(props: dict[str, Any], globals_fn: dict[str, Any]) -> dict[str, Any]:
@@ -265,15 +276,22 @@ class _Deployer:
             "AWS::Logs::LogGroup": self.log_group,
             "AWS::CloudWatch::Alarm": self.alarm,
             "AWS::CloudWatch::Dashboard": self.dashboard,
+            "AWS::IAM::Role": self.iam_role,
+            "AWS::Events::Rule": self.events_rule,
+            "AWS::SNS::TopicPolicy": self.topic_policy,
         }
 
     def name(self, logical: str, limit: int = 64) -> str:
         return f"{self.stack.stack_name}-{logical}-{_suffix()}"[:limit]
 
     def role(self, logical: str, trust: str) -> str:
+        """The role SAM generates for a function or state machine (``LogicalIdRole``, which !GetAtt can name)."""
         iam = self.emulator.client("iam")
         role_name = f"{self.stack.stack_name}-{logical}Role"[:64]
-        return str(iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=trust)["Role"]["Arn"])
+        arn = str(iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=trust)["Role"]["Arn"])
+        self.stack.refs[f"{logical}Role"] = role_name
+        self.stack.attrs[f"{logical}Role"] = {"Arn": arn}
+        return arn
 
     def create(self, logical: str, body: dict[str, Any]) -> None:
         kind = body.get("Type", "")
@@ -364,6 +382,56 @@ class _Deployer:
                 if key in ep:
                     target[key] = ep[key]
             events.put_targets(Rule=rule, EventBusName=bus, Targets=[target])
+
+    def iam_role(self, logical: str, p: dict[str, Any]) -> None:
+        """AWS::IAM::Role: created with its trust and inline policies, which are stored, not enforced."""
+        iam = self.emulator.client("iam")
+        name = p.get("RoleName") or self.name(logical, 64)
+        kwargs: dict[str, Any] = {
+            "RoleName": name,
+            "AssumeRolePolicyDocument": json.dumps(p["AssumeRolePolicyDocument"]),
+        }
+        if p.get("Description"):
+            kwargs["Description"] = p["Description"]
+        arn = iam.create_role(**kwargs)["Role"]["Arn"]
+        for policy in p.get("Policies", []):
+            iam.put_role_policy(
+                RoleName=name, PolicyName=policy["PolicyName"], PolicyDocument=json.dumps(policy["PolicyDocument"])
+            )
+        self.stack.refs[logical] = name
+        self.stack.attrs[logical] = {"Arn": arn, "RoleId": name}
+
+    def events_rule(self, logical: str, p: dict[str, Any]) -> None:
+        """AWS::Events::Rule with its targets (a role, retry policy and dead-letter queue each)."""
+        events = self.emulator.client("events")
+        name = p.get("Name") or self.name(logical, 64)
+        bus = p.get("EventBusName", "default")
+        kwargs: dict[str, Any] = {"Name": name, "State": p.get("State", "ENABLED"), "EventBusName": bus}
+        if "EventPattern" in p:
+            kwargs["EventPattern"] = json.dumps(p["EventPattern"])
+        if "Description" in p:
+            kwargs["Description"] = p["Description"]
+        arn = events.put_rule(**kwargs)["RuleArn"]
+        targets = [
+            {
+                k: v
+                for k, v in target.items()
+                if k in ("Id", "Arn", "RoleArn", "Input", "InputPath", "RetryPolicy", "DeadLetterConfig")
+            }
+            for target in p.get("Targets", [])
+        ]
+        if targets:
+            events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
+        self.stack.refs[logical] = name
+        self.stack.attrs[logical] = {"Arn": arn}
+
+    def topic_policy(self, logical: str, p: dict[str, Any]) -> None:
+        sns = self.emulator.client("sns")
+        for topic in p["Topics"]:
+            sns.set_topic_attributes(
+                TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps(p["PolicyDocument"])
+            )
+        self.stack.refs[logical] = logical
 
     def queue(self, logical: str, p: dict[str, Any]) -> None:
         sqs = self.emulator.client("sqs")
