@@ -116,3 +116,35 @@ def test_broken_deployment_events_are_rejected_cleanly(name: str, mutate, messag
     mutate(event)
     with pytest.raises(events.InvalidEvent, match=message):
         events.parse(event)
+
+
+class _Exploding(dict):  # type: ignore[type-arg]
+    """An event whose reading fails in a way no validator foresaw (a broken producer, a hostile payload)."""
+
+    def get(self, *args: object, **kwargs: object) -> object:
+        raise RuntimeError("boom")
+
+
+def test_any_exception_while_reading_an_event_makes_it_an_invalid_event() -> None:
+    with pytest.raises(events.InvalidEvent, match="could not be read"):
+        events.parse(_Exploding({"source": "aws.cloudwatch"}))
+
+
+@pytest.mark.parametrize(
+    ("value", "on"),
+    [("off", False), (" OFF ", False), ("on", True), ("true", True), ("paused", True), ("", True), ("of", True)],
+)
+def test_only_off_lets_rollbackctl_act(value: str, on: bool) -> None:
+    from rollbackctl.controls import read_kill_switch_safely
+
+    assert read_kill_switch_safely(lambda: value)[0] is on
+
+
+def test_an_unreadable_kill_switch_counts_as_on() -> None:
+    from rollbackctl.controls import read_kill_switch_safely
+
+    def unreadable() -> str:
+        raise TimeoutError("ssm")
+
+    on, why = read_kill_switch_safely(unreadable)
+    assert on and "could not be read" in why

@@ -59,8 +59,14 @@ class Emulator:
             self._mock = mock_aws(config=SFN_CONFIG)  # type: ignore[arg-type]
             self._mock.start()
         else:
+            import moto.moto_server.werkzeug_app as werkzeug_app
             from moto.server import ThreadedMotoServer
 
+            # moto's server answers CORS preflights from any origin, which would let any web page the user opens
+            # call the emulator (and the controller in it). MOTO_DISABLE_GLOBAL_CORS turns that off; moto reads it
+            # once at import, so the module's copy is set too.
+            self._set_env(MOTO_DISABLE_GLOBAL_CORS="true")
+            werkzeug_app.DISABLE_GLOBAL_CORS = True
             # The Step Functions executor calls Lambda at localhost:MOTO_PORT (5000 unless told).
             self._set_env(MOTO_PORT=str(self.port))
             self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
