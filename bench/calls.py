@@ -21,9 +21,7 @@ import botocore.handlers
 
 from rollbackctl.emulator.faults import FAULTS, MUTATING
 
-# faults.MUTATING names services as botocore's service_name, except ELBv2 which it names by its endpoint
-# prefix ("elasticloadbalancing"; the client's service_name is "elbv2"): match on both.
-_MUTATING = MUTATING | {("elbv2", op) for service, op in MUTATING if service == "elasticloadbalancing"}
+_MUTATING = MUTATING  # (botocore service name, operation): what the kinds and the pipeline steps declare
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 READS = {"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"}
 

@@ -46,6 +46,7 @@ SERVICES = {
     "elbv2": "elbv2",
     "codebuild": "codebuild",
     "secretsmanager": "secretsmanager",
+    "ecr": "ecr",
 }
 
 

@@ -363,7 +363,7 @@ def resume(reason: Annotated[str, typer.Option("--reason", "-r", help="Why (reco
 
 @app.command()
 def rollback(
-    target: Annotated[str, typer.Argument(help="A Lambda alias ARN or an ECS service ARN.")],
+    target: Annotated[str, typer.Argument(help="The target's ARN (a Lambda alias, an ECS service, ...).")],
     to: Annotated[str | None, typer.Option("--to", help="The version / task definition to go back to.")] = None,
     force: Annotated[bool, typer.Option("--force", help="With --to: override the known-good rule.")] = False,
     reason: Annotated[str, typer.Option("--reason", "-r", help="Why (recorded).")] = "",
@@ -377,6 +377,7 @@ def rollback(
     own task-definition family; it must be known-good unless --force. Who asked is your IAM identity (STS)."""
     import uuid
 
+    from . import kinds
     from .model import iso, utcnow
     from .report import print_incident
 
@@ -384,7 +385,9 @@ def rollback(
         fail("--force only goes with --to VERSION: it overrides the known-good rule for that version")
     if not reason.strip():
         fail("say why: --reason TEXT (it is recorded in the incident)")
-    parts = target.split(":")
+    named = kinds.parse(target)
+    if named is None:
+        fail(f"{target[:300]} is not {kinds.labels()}")
     by = caller_identity()
     now = iso(utcnow())
     event = {
@@ -392,9 +395,9 @@ def rollback(
         "id": str(uuid.uuid4()),
         "detail-type": "Manual Rollback",
         "source": "rollbackctl",
-        "account": parts[4] if len(parts) > 5 else "",
+        "account": named.account,
         "time": now,
-        "region": parts[3] if len(parts) > 5 else "",
+        "region": named.region,
         "resources": [target],
         "detail": {"target": target, "to": to or "", "force": force, "by": by, "reason": reason.strip()},
     }

@@ -36,6 +36,7 @@ class Settings:
     rate_cap_window_seconds: int
     watch_window_seconds: int
     target_opt_in: str
+    restore_timeout_seconds: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -51,6 +52,7 @@ class Settings:
             "rate_cap_window_seconds": "RATE_CAP_WINDOW_SECONDS",
             "watch_window_seconds": "WATCH_WINDOW_SECONDS",
             "target_opt_in": "TARGET_OPT_IN",
+            "restore_timeout_seconds": "RESTORE_TIMEOUT_SECONDS",
         }
         missing = [var for var in names.values() if not env.get(var)]
         if missing:
@@ -60,7 +62,7 @@ class Settings:
             raise ConfigError(f"MODE must be one of {', '.join(MODES)}, got {values['mode']!r}")
         if values["target_opt_in"] not in OPT_INS:
             raise ConfigError(f"TARGET_OPT_IN must be one of {', '.join(OPT_INS)}, got {values['target_opt_in']!r}")
-        for field in ("rate_cap_count", "rate_cap_window_seconds", "watch_window_seconds"):
+        for field in ("rate_cap_count", "rate_cap_window_seconds", "watch_window_seconds", "restore_timeout_seconds"):
             values[field] = _whole_number(names[field], values[field])
             if values[field] < 1:
                 raise ConfigError(f"{names[field]} must be at least 1, got {values[field]}")

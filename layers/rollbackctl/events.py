@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import kinds
+from .kinds import short_name
 from .model import Trigger, iso, parse_time
 
 ALARM_STATE_CHANGE = ("aws.cloudwatch", "CloudWatch Alarm State Change")
@@ -181,10 +183,9 @@ class EcsDeploymentFailure:
     envelope: _Envelope
 
     def trigger(self) -> Trigger:
-        name = self.service_arn.split(":service/", 1)[-1]
         return Trigger(
             "ecs-deployment",
-            name,
+            short_name(self.service_arn),
             self.deployment_id,
             self.event_name,
             self.envelope.time,
@@ -288,7 +289,7 @@ def _parse(event: Any) -> Signal:
             envelope=envelope,
         )
     service_arn = envelope.resources[0] if envelope.resources else ""
-    if ":service/" not in service_arn:
+    if kinds.parse(service_arn) is None:
         raise InvalidEvent("resources[0] of an ECS Deployment State Change must be the service ARN")
     return EcsDeploymentFailure(
         service_arn=service_arn,

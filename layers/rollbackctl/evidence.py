@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import targets
+from . import kinds
 from .aws import AWS_ERRORS, Clients, error_code
 from .model import Incident
 
@@ -113,69 +113,25 @@ def from_codebuild(clients: Clients, build_id: str, region: str) -> list[dict[st
     return found
 
 
-def from_lambda(clients: Clients, target: str, version: str | None) -> list[dict[str, Any]]:
-    match = targets.LAMBDA_ALIAS_ARN.match(target)
-    if match is None or not version:
-        return []
-    config = clients.lambda_.get_function_configuration(FunctionName=match["function"], Qualifier=version)
-    if config.get("LastUpdateStatus", "Successful") == "Successful" and config.get("State", "Active") == "Active":
-        return []
-    return [
-        {
-            "source": "lambda",
-            "code": str(
-                config.get("LastUpdateStatusReasonCode")
-                or config.get("StateReasonCode")
-                or config.get("LastUpdateStatus")
-            ),
-            "message": str(config.get("LastUpdateStatusReason") or config.get("StateReason") or ""),
-            "version": version,
-        }
-    ]
-
-
-def from_ecs(clients: Clients, target: str, reason: str) -> list[dict[str, Any]]:
-    match = targets.ECS_SERVICE_ARN.match(target)
-    if match is None:
-        return []
-    described = clients.ecs.describe_services(cluster=match["cluster"], services=[match["service"]])["services"]
-    deployments = described[0].get("deployments", []) if described else []
-    primary: dict[str, Any] = next((d for d in deployments if d.get("status") == "PRIMARY"), {})
-    message = reason or str(primary.get("rolloutStateReason", ""))
-    if not message and primary.get("rolloutState") != "FAILED":
-        return []
-    return [
-        {
-            "source": "ecs",
-            "code": str(primary.get("rolloutState", "")),
-            "message": message,
-            "service": f"{match['cluster']}/{match['service']}",
-        }
-    ]
-
-
 def gather(incident: Incident, clients: Clients) -> list[dict[str, Any]]:
     """Every source that applies to this incident, each answered or recorded as missing."""
     t = incident.trigger
-    region = t.region or (incident.target or "::::").split(":")[3]
+    target = kinds.parse(incident.target) if incident.target else None
+    region = t.region or (target.region if target else "")
     sources: list[tuple[str, Any]] = []
     if t.kind == "alarm":
         sources.append(("alarm", lambda: from_alarm(clients, incident)))
     if t.kind == "codedeploy":
         sources.append(("codedeploy", lambda: from_codedeploy(clients, t.id, region)))
-    if incident.plan is not None and incident.plan.strategy == "codedeploy-stop" and t.kind != "codedeploy":
-        deployment_id = incident.plan.details.get("deployment_id", "")
+    deployment_id = incident.plan.details.get("deployment_id", "") if incident.plan is not None else ""
+    if deployment_id and t.kind != "codedeploy":  # the plan stopped a CodeDeploy deployment: its own account
         sources.append(("codedeploy", lambda: from_codedeploy(clients, deployment_id, region)))
     if t.kind == "pipeline" and incident.pipeline is not None:
         pipeline = incident.pipeline.name
         sources.append(("codepipeline", lambda: from_pipeline(clients, pipeline, t.id, region)))
-    if incident.target and targets.kind_of(incident.target) == "lambda-alias":
-        target, version = incident.target, incident.from_version
-        sources.append(("lambda", lambda: from_lambda(clients, target, version)))
-    if incident.target and targets.kind_of(incident.target) == "ecs-service":
-        reason = t.reason if t.kind == "ecs-deployment" else ""
-        target = incident.target
-        sources.append(("ecs", lambda: from_ecs(clients, target, reason)))
+    if target is not None:  # what the target's own kind knows (the version's state, the rollout's reason)
+        kind = kinds.of(target)
+        sources.append((target.kind, lambda: kind.evidence(clients, incident, target)))
     evidence: list[dict[str, Any]] = []
     for source, read in sources:
         try:

@@ -63,16 +63,14 @@ class Diagnosis:
 class Plan:
     """The one traffic change the controller will make, decided at triage time."""
 
-    kind: Literal["lambda-alias", "ecs-service"]
-    # canary: remove an alias's weighted routing; repoint: move an alias back to a ledger version;
-    # ecs-rolling: UpdateService back to the previous task definition;
-    # codedeploy-stop: StopDeployment with rollback, then confirm traffic is on the original;
-    # alb-weights: the service's target group gets weight 0 in the ALB's weighted forward.
-    strategy: Literal["canary", "repoint", "ecs-rolling", "codedeploy-stop", "alb-weights"]
+    kind: str  # the target kind: its name in the registry (kinds.KINDS)
+    # how the kind goes back, its own word: e.g. "canary", "repoint", "ecs-rolling", "ecs-native", and the shared
+    # mechanisms "codedeploy-stop" and "alb-weights" (see the kind's module)
+    strategy: str
     target: str
     from_version: str
     to_version: str
-    # kind-specific: function_name, alias, revision_id | cluster, service | deployment_id, platform
+    # what the strategy needs to act and read back (strings on the wire: the record is a public contract)
     details: dict[str, str] = field(default_factory=dict)
 
 
@@ -95,12 +93,10 @@ def short_version(version: str | None) -> str:
 
 
 def short_target(target: str | None) -> str:
-    """NAME:ALIAS for a Lambda alias, CLUSTER/SERVICE for an ECS service."""
-    if not target:
-        return "no target"
-    if ":function:" in target:
-        return target.split(":function:", 1)[-1]
-    return target.split(":service/", 1)[-1]
+    """How people say a target (NAME:ALIAS, CLUSTER/SERVICE, ...): the kind's own name for it."""
+    from .kinds import short_name  # the kinds import this module: resolved at call time
+
+    return short_name(target)
 
 
 @dataclass
@@ -117,7 +113,7 @@ class Incident:
     to_version: str | None = None
     plan: Plan | None = None
     pipeline: PipelineRef | None = None
-    # what was done, in order: {"step", "status" (done | skipped | failed), "detail", "at"}
+    # what was done, in order: {"step", "status" (started | done | skipped | failed), "detail", "at"}
     steps: list[dict[str, str]] = field(default_factory=list)
     diagnosis: Diagnosis = field(default_factory=Diagnosis)
     restored_at: str | None = None
@@ -133,6 +129,8 @@ class Incident:
     verification: dict[str, Any] | None = None
     recovered_at: str | None = None
     closed_at: str | None = None
+    # while a change that takes time is read back by the workflow: {"since", "until", "poll_seconds"}
+    restoring: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -153,7 +151,7 @@ class Incident:
         self.action = action
         self.reason = reason
 
-    def record_step(self, step: str, status: Literal["done", "skipped", "failed"], detail: str) -> None:
+    def record_step(self, step: str, status: Literal["started", "done", "skipped", "failed"], detail: str) -> None:
         self.steps.append({"step": step, "status": status, "detail": detail, "at": iso(utcnow())})
 
 

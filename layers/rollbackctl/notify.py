@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
+from . import kinds
 from .aws import AWS_ERRORS, Clients, error_code
 from .config import NotifySettings, Settings
 from .model import Incident, iso, short_target, short_version, utcnow
@@ -155,28 +156,14 @@ def _follow_up_body(incident: Incident, kind: Kind) -> str:
 
 def links(incident: Incident) -> list[tuple[str, str]]:
     """Console links for the alarm, the target and the pipeline (what on-call opens next)."""
-    region = incident.trigger.region or (incident.target or "::::").split(":")[3] or "us-east-1"
+    target = kinds.parse(incident.target) if incident.target else None
+    region = incident.trigger.region or (target.region if target else "") or "us-east-1"
     console = f"https://{region}.console.aws.amazon.com"
     out: list[tuple[str, str]] = []
     for name in alarms_of(incident)[:3]:
         out.append((f"Alarm {name}", f"{console}/cloudwatch/home?region={region}#alarmsV2:alarm/{quote(name)}"))
-    target = incident.target or ""
-    if ":function:" in target:
-        function, _, alias = target.split(":function:", 1)[1].partition(":")
-        out.append(
-            (
-                f"Lambda {function}:{alias}",
-                f"{console}/lambda/home?region={region}#/functions/{quote(function)}/aliases/{quote(alias)}",
-            )
-        )
-    elif ":service/" in target:
-        cluster, _, service = target.split(":service/", 1)[1].partition("/")
-        out.append(
-            (
-                f"ECS {cluster}/{service}",
-                f"{console}/ecs/v2/clusters/{quote(cluster)}/services/{quote(service)}/health?region={region}",
-            )
-        )
+    if target is not None:
+        out.append(kinds.of(target).link(target, f"https://{target.region}.console.aws.amazon.com"))
     if incident.pipeline:
         out.append(
             (

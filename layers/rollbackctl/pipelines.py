@@ -12,8 +12,16 @@ from typing import Any
 
 from .aws import AWS_ERRORS, Clients, error_code
 from .model import Incident, PipelineRef, short_target, short_version
-from .targets import PIPELINE_TAG
+from .tags import PIPELINE_TAG
 
+# What the controller changes in a pipeline (checked against template.yaml; counted as mutating in the tests).
+WRITE_ACTIONS = frozenset(
+    {
+        "codepipeline:StopPipelineExecution",
+        "codepipeline:DisableStageTransition",
+        "codepipeline:EnableStageTransition",
+    }
+)
 # DisableStageTransition accepts only these characters in its reason (AWS API reference), up to 300.
 _REASON_DISALLOWED = re.compile(r"[^a-zA-Z0-9!@ ()\.\*\?\-]+")
 INCIDENT_IN_REASON = re.compile(r"\b(inc-\d{8}T\d{6}-[0-9a-f]{8})\b")

@@ -1,119 +1,33 @@
 """Where AWS is changed: put traffic back on the known-good version, then stop the pipeline shipping it.
 
-Nothing slow happens here. Every traffic change is read back before the incident says it is done.
+Nothing slow happens here. The change is whatever the target's kind does (``kinds``); every change is read back
+before the incident says it is done. A change that takes time (a rollback deployment, a stack rolling back) is
+read back by the workflow: Restore returns with ``restoring`` set, and the workflow waits and calls this step
+again until the read-back shows the change finished, within ``RestoreTimeoutSeconds``.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
 
-from . import pipelines, plans
+from . import kinds, pipelines
 from .aws import AWS_ERRORS, Clients, error_code
 from .config import Settings
 from .controls import read_kill_switch_safely
 from .custody import Custody, digest
+from .kinds import Refusal, RestoreIncomplete
 from .locks import lock_key
-from .model import Incident, Plan, iso, parse_time, short_version, utcnow
-from .plans import describe, weighted_forwards
+from .model import Incident, Plan, iso, parse_time, utcnow
 from .store import IncidentStore, Ledger
 
+__all__ = ["RestoreIncomplete", "RestoreTimedOut", "restore"]
+
 MAX_DECISIONS = 3  # a conflicting change is re-read and re-decided at most this often
-GONE = (
-    "ResourceNotFoundException",
-    "ServiceNotFoundException",
-    "ClusterNotFoundException",
-    "DeploymentDoesNotExistException",
-    "ListenerNotFound",
-    "RuleNotFound",
-)
 
 
-class RestoreIncomplete(RuntimeError):
-    """The mutating call returned, but reading the target back shows traffic is not where it should be."""
-
-
-def _alias(clients: Clients, target: str) -> tuple[str, dict[str, float]]:
-    function, name = target.split(":function:", 1)[1].split(":", 1)
-    alias = clients.lambda_.get_alias(FunctionName=function, Name=name)
-    return str(alias["FunctionVersion"]), (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
-
-
-def _shift_alias(clients: Clients, plan: Plan) -> None:
-    clients.lambda_.update_alias(
-        FunctionName=plan.details["function_name"],
-        Name=plan.details["alias"],
-        FunctionVersion=plan.to_version,
-        RoutingConfig={"AdditionalVersionWeights": {}},
-        RevisionId=plan.details["revision_id"],
-    )
-
-
-def _ecs_primary(clients: Clients, plan: Plan) -> str:
-    cluster, service = plan.target.split(":service/", 1)[1].split("/", 1)
-    described = clients.ecs.describe_services(cluster=cluster, services=[service])["services"][0]
-    if described.get("taskSets"):  # blue/green: the PRIMARY task set serves production traffic
-        return str(next((s["taskDefinition"] for s in described["taskSets"] if s.get("status") == "PRIMARY"), ""))
-    return str(next((d["taskDefinition"] for d in described.get("deployments", []) if d["status"] == "PRIMARY"), ""))
-
-
-def _stop_codedeploy(clients: Clients, plan: Plan) -> None:
-    try:
-        clients.codedeploy.stop_deployment(deploymentId=plan.details["deployment_id"], autoRollbackEnabled=True)
-    except AWS_ERRORS as exc:
-        # Finished in the meantime: what matters is where traffic is now, which is read back next.
-        if error_code(exc) != "DeploymentAlreadyCompletedException":
-            raise
-
-
-def _forward_actions(weights: dict[str, int], bad: str) -> list[dict[str, Any]]:
-    groups = [{"TargetGroupArn": g, "Weight": 0 if g == bad else w} for g, w in weights.items()]
-    return [{"Type": "forward", "ForwardConfig": {"TargetGroups": groups}}]
-
-
-def _shift_alb(clients: Clients, plan: Plan) -> None:
-    for forward in json.loads(plan.details["forwards"]):
-        actions = _forward_actions(forward["weights"], plan.from_version)
-        if forward["kind"] == "listener":
-            clients.elbv2.modify_listener(ListenerArn=forward["arn"], DefaultActions=actions)
-        else:
-            clients.elbv2.modify_rule(RuleArn=forward["arn"], Actions=actions)
-
-
-def shift_traffic(clients: Clients, plan: Plan) -> None:
-    if plan.strategy in ("canary", "repoint"):
-        _shift_alias(clients, plan)
-    elif plan.strategy == "alb-weights":
-        _shift_alb(clients, plan)
-    elif plan.strategy == "ecs-rolling":
-        clients.ecs.update_service(
-            cluster=plan.details["cluster"], service=plan.details["service"], taskDefinition=plan.to_version
-        )
-    else:
-        _stop_codedeploy(clients, plan)
-
-
-def read_back(clients: Clients, plan: Plan) -> None:
-    if plan.kind == "lambda-alias":
-        version, weights = _alias(clients, plan.target)
-        if version != plan.to_version or weights:
-            raise RestoreIncomplete(
-                f"{plan.target} reads back as version {version} with routing {weights}, "
-                f"expected {plan.to_version} alone"
-            )
-        return
-    if plan.strategy == "alb-weights":
-        still = weighted_forwards(clients, plan.from_version)
-        if still:
-            raise RestoreIncomplete(f"{short_version(plan.from_version)} still takes ALB traffic: {still}")
-        return
-    primary = _ecs_primary(clients, plan)
-    if primary != plan.to_version:
-        raise RestoreIncomplete(
-            f"{plan.target} reads back serving {short_version(primary)}, expected {short_version(plan.to_version)}"
-        )
+class RestoreTimedOut(RuntimeError):
+    """The change was made, but the read-back did not show it finished within RestoreTimeoutSeconds."""
 
 
 def restore(
@@ -134,9 +48,17 @@ def restore(
     if replay is not None:  # a retry of a restore that already ran: its outcome, not a second change
         return Incident.from_dict(replay.output)
     before = digest(incident)
-    _restore(incident, plan, clients, settings, read_kill_switch, now)
+    if incident.restoring:
+        _read_again(incident, plan, clients, settings, now)
+    else:
+        _restore(incident, plan, clients, settings, read_kill_switch, now)
     custody.reseal(before, "restore", incident)
     return incident
+
+
+def _refused(incident: Incident, reason: str) -> None:
+    incident.decision = "refuse"
+    incident.conclude("refused", reason)
 
 
 def _restore(
@@ -147,12 +69,11 @@ def _restore(
     read_kill_switch: Callable[[], str],
     now: Callable[[], datetime],
 ) -> None:
-    assert incident.target is not None
+    kind = kinds.of(plan.kind)
     # Checked again right before the mutating calls: a kill switch set after triage still holds.
     kill_on, kill_why = read_kill_switch_safely(read_kill_switch)
     if kill_on:
-        incident.decision = "refuse"
-        incident.conclude("refused", f"{kill_why}: no change made; would have had to {describe(plan)}")
+        _refused(incident, f"{kill_why}: no change made; would have had to {kind.describe(plan)}")
         return
 
     # Audit first: the record says what is about to change before it changes.
@@ -160,37 +81,67 @@ def _restore(
     ledger = Ledger(clients.dynamodb, settings.ledger_table)
     for attempt in range(1, MAX_DECISIONS + 1):
         try:
-            shift_traffic(clients, plan)
+            kind.apply(clients, plan)
             break
         except AWS_ERRORS as exc:
             code = error_code(exc)
-            if code in GONE:
-                incident.decision = "refuse"
-                incident.conclude(
-                    "refused", f"{plan.target} disappeared before it could be restored ({code}); nothing was changed"
+            if code in kind.gone:
+                _refused(
+                    incident, f"{plan.target} disappeared before it could be restored ({code}); nothing was changed"
                 )
                 return
-            if code != "PreconditionFailedException" or attempt == MAX_DECISIONS:
+            if code not in kind.conflict or attempt == MAX_DECISIONS:
                 raise
-            # Someone changed the alias since triage read it: read it again and decide again.
+            # Someone changed the target since triage read it: read it again and decide again.
+            target = kinds.parse(plan.target)
+            assert target is not None
             try:
-                plan = plans.plan_lambda_alias(clients, plan.target, ledger)
-            except plans.Refusal as refusal:
-                incident.decision = "refuse"
-                incident.conclude(
-                    "refused", f"the alias changed while rollbackctl was acting; decided again: {refusal}"
-                )
+                plan = kind.plan(clients, target, ledger)
+                kind.restorable(clients, plan)
+            except Refusal as refusal:
+                _refused(incident, f"{target.name} changed while rollbackctl was acting; decided again: {refusal}")
                 return
             incident.plan, incident.from_version, incident.to_version = plan, plan.from_version, plan.to_version
-            incident.record_step("restore", "skipped", f"the alias changed since triage ({code}); decided again")
-    read_back(clients, plan)
+            incident.record_step("restore", "skipped", f"{target.name} changed since triage ({code}); decided again")
+    if kind.read_back(clients, plan) == "pending":
+        started = now()
+        until = started + timedelta(seconds=settings.restore_timeout_seconds)
+        incident.restoring = {"since": iso(started), "until": iso(until), "poll_seconds": kind.poll_seconds}
+        incident.record_step("restore", "started", f"{kind.describe(plan)}: under way, read back until it finishes")
+        return
+    _restored(incident, plan, clients, ledger, now)
+
+
+def _read_again(
+    incident: Incident, plan: Plan, clients: Clients, settings: Settings, now: Callable[[], datetime]
+) -> None:
+    """The workflow's next read-back of a change that takes time: done, still under way, or out of time."""
+    assert incident.restoring is not None
+    if kinds.of(plan.kind).read_back(clients, plan) == "done":
+        incident.restoring = None
+        _restored(incident, plan, clients, Ledger(clients.dynamodb, settings.ledger_table), now)
+        return
+    if now() >= parse_time(str(incident.restoring["until"])):
+        raise RestoreTimedOut(
+            f"{plan.target}: the change started at {incident.restoring['since']} had not finished by "
+            f"{incident.restoring['until']} (RestoreTimeoutSeconds={settings.restore_timeout_seconds}); "
+            "a human must look at it now"
+        )
+
+
+def _restored(incident: Incident, plan: Plan, clients: Clients, ledger: Ledger, now: Callable[[], datetime]) -> None:
+    """Read back as done: the record, the ledger (in the kind's own versions), then the pipeline."""
+    assert incident.target is not None
+    kind = kinds.of(plan.kind)
     restored = now()
     incident.restored_at = iso(restored)
     incident.time_to_restore_ms = max(0, int((restored - parse_time(incident.started_at)).total_seconds() * 1000))
-    incident.record_step("restore", "done", describe(plan))
+    incident.record_step("restore", "done", kind.describe(plan))
     incident.conclude("rolled_back", f"{incident.reason}; done")
-
-    ledger.record(incident.target, plan.from_version, "bad", f"rolled back by {incident.incident_id}")
-    ledger.record(incident.target, plan.to_version, "good", f"restored by {incident.incident_id}")
+    versions = kind.versions(plan)
+    if versions is not None:
+        bad, good = versions
+        ledger.record(incident.target, bad, "bad", f"rolled back by {incident.incident_id}")
+        ledger.record(incident.target, good, "good", f"restored by {incident.incident_id}")
     ledger.record_restore(incident.target, plan.to_version, incident.incident_id, incident.restored_at)
     pipelines.stop_in_flight(clients, incident)

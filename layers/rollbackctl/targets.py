@@ -1,7 +1,9 @@
-"""Which deployed target an alarm guards (the target-mapping contract in DESIGN.md).
+"""Which deployed target a signal names (the target-mapping contract in DESIGN.md), through the kinds' registry.
 
-A ``rollback:target`` tag wins over metric dimensions. Composite and metric-math alarms resolve through
-their tag or through the metrics they contain.
+An alarm: a ``rollback:target`` tag wins over metric dimensions; composite and metric-math alarms resolve
+through their tag or through the metrics they contain. A deployment event: the service it reports, or the target
+of the CodeDeploy deployment it reports. A manual rollback: the ARN the operator named. This module is the one
+match on the kind of *signal*; which kind of *target* it names is the registry's business.
 """
 
 from __future__ import annotations
@@ -10,27 +12,33 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .aws import AWS_ERRORS, error_code
+from . import events, kinds
+from .aws import AWS_ERRORS, Clients, error_code
 from .events import AlarmChange
+from .kinds import Target
+from .tags import MODE_TAG, PIPELINE_TAG, TAG_MODES, TARGET_TAG, effective_mode
 
-TARGET_TAG = "rollback:target"
-MODE_TAG = "rollback:mode"
-PIPELINE_TAG = "rollback:pipeline"
-TAG_MODES = ("enforce", "dry-run", "off")
+__all__ = [
+    "MODE_TAG",
+    "PIPELINE_TAG",
+    "TAG_MODES",
+    "TARGET_TAG",
+    "Concluded",
+    "InvalidTarget",
+    "Resolution",
+    "effective_mode",
+    "resolve",
+    "resolve_signal",
+    "targets_from_event_metrics",
+]
 
-LAMBDA_ALIAS_ARN = re.compile(
-    r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:(?P<function>[A-Za-z0-9_-]{1,140}):(?P<alias>[A-Za-z0-9_-]{1,128})$"
-)
-ECS_SERVICE_ARN = re.compile(
-    r"^arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:service/(?P<cluster>[A-Za-z0-9_-]{1,255})/(?P<service>[A-Za-z0-9_-]{1,255})$"
-)
 # ALARM("name"), ALARM(name), OK(...), INSUFFICIENT_DATA(...) in a composite alarm rule
 RULE_CHILD = re.compile(r'\b(?:ALARM|OK|INSUFFICIENT_DATA)\(\s*"?([^")]+?)"?\s*\)')
 MAX_COMPOSITE_DEPTH = 3
 
 
 class InvalidTarget(ValueError):
-    """A ``rollback:target`` tag whose value is not a Lambda alias or ECS service ARN."""
+    """A ``rollback:target`` tag whose value is no target kind's ARN."""
 
 
 @dataclass
@@ -40,22 +48,11 @@ class Resolution:
     alarm_tags: dict[str, str] = field(default_factory=dict)
 
 
-def kind_of(arn: str) -> str | None:
-    if LAMBDA_ALIAS_ARN.match(arn):
-        return "lambda-alias"
-    if ECS_SERVICE_ARN.match(arn):
-        return "ecs-service"
-    return None
-
-
 def checked_target(arn: str) -> str:
-    arn = arn.strip()
-    if kind_of(arn) is None:
-        raise InvalidTarget(
-            f"tag {TARGET_TAG}={arn[:300]!r} is neither a Lambda alias ARN "
-            "(arn:aws:lambda:REGION:ACCOUNT:function:NAME:ALIAS) nor an ECS service ARN"
-        )
-    return arn
+    target = kinds.parse(arn)
+    if target is None:
+        raise InvalidTarget(f"tag {TARGET_TAG}={arn[:300]!r} is not {kinds.labels()}")
+    return target.arn
 
 
 def _dimensions(raw: Any) -> dict[str, str]:
@@ -67,18 +64,9 @@ def _dimensions(raw: Any) -> dict[str, str]:
     return {}
 
 
-def target_from_metric(namespace: str, dimensions: dict[str, str], region: str, account: str) -> str | None:
-    if namespace == "AWS/Lambda":
-        function, resource = dimensions.get("FunctionName"), dimensions.get("Resource")
-        if function and resource and resource.startswith(f"{function}:"):
-            arn = f"arn:aws:lambda:{region}:{account}:function:{resource}"
-            return arn if LAMBDA_ALIAS_ARN.match(arn) else None
-    if namespace == "AWS/ECS":
-        cluster, service = dimensions.get("ClusterName"), dimensions.get("ServiceName")
-        if cluster and service:
-            arn = f"arn:aws:ecs:{region}:{account}:service/{cluster}/{service}"
-            return arn if ECS_SERVICE_ARN.match(arn) else None
-    return None
+def _from_metric(namespace: Any, dimensions: Any, region: str, account: str) -> str | None:
+    target = kinds.from_metric(str(namespace or ""), _dimensions(dimensions), region, account)
+    return target.arn if target else None
 
 
 def targets_from_event_metrics(metrics: list[dict[str, Any]], region: str, account: str) -> list[str]:
@@ -88,9 +76,7 @@ def targets_from_event_metrics(metrics: list[dict[str, Any]], region: str, accou
         metric = stat.get("metric") if isinstance(stat, dict) else None
         if not isinstance(metric, dict):
             continue  # a metric-math expression, or something malformed: it names no target
-        arn = target_from_metric(
-            str(metric.get("namespace", "")), _dimensions(metric.get("dimensions")), region, account
-        )
+        arn = _from_metric(metric.get("namespace"), metric.get("dimensions"), region, account)
         if arn and arn not in found:
             found.append(arn)
     return found
@@ -115,12 +101,12 @@ def _targets_of_described_alarm(
     if "AlarmRule" in alarm:
         return _targets_of_rule(cloudwatch, alarm["AlarmRule"], region, account, depth + 1)
     if alarm.get("Namespace"):
-        arn = target_from_metric(alarm["Namespace"], _dimensions(alarm.get("Dimensions")), region, account)
+        arn = _from_metric(alarm["Namespace"], alarm.get("Dimensions"), region, account)
         return [arn] if arn else []
     found: list[str] = []
     for query in alarm.get("Metrics", []):
         metric = (query.get("MetricStat") or {}).get("Metric") or {}
-        arn = target_from_metric(metric.get("Namespace", ""), _dimensions(metric.get("Dimensions")), region, account)
+        arn = _from_metric(metric.get("Namespace"), metric.get("Dimensions"), region, account)
         if arn and arn not in found:
             found.append(arn)
     return found
@@ -156,17 +142,87 @@ def resolve(alarm: AlarmChange, cloudwatch: Any) -> Resolution:
     return Resolution([], "", tags)
 
 
-def effective_mode(global_mode: str, *tag_sets: dict[str, str]) -> tuple[str, str]:
-    """The most careful of the stack's Mode and any rollback:mode tag: off > dry-run > enforce."""
-    order = {"enforce": 0, "dry-run": 1, "off": 2}
-    mode, source = global_mode, f"stack parameter Mode={global_mode}"
-    for tags in tag_sets:
-        value = tags.get(MODE_TAG)
-        if value is None:
-            continue
-        if value not in TAG_MODES:
-            # A misspelt tag never enables enforcement: it is read as dry-run, which still reports.
-            value = "dry-run"
-        if order[value] > order[mode]:
-            mode, source = value, f"tag {MODE_TAG}={tags[MODE_TAG]}"
-    return mode, source
+@dataclass
+class Concluded:
+    """The signal names no target to act on; ``action`` and ``reason`` say what the incident records."""
+
+    action: str  # "ignore" | "refuse"
+    reason: str
+
+
+@dataclass
+class Named:
+    target: Target
+    alarm_tags: dict[str, str] = field(default_factory=dict)
+
+
+def resolve_signal(signal: events.Signal, clients: Clients) -> Named | Concluded:
+    """The target a signal names (with the alarm's tags), or why there is none."""
+    if isinstance(signal, events.AlarmChange):
+        if signal.state != "ALARM":
+            return Concluded(
+                "ignore",
+                f"alarm {signal.name} moved to {signal.state}; rollbackctl acts only on a transition into ALARM",
+            )
+        try:
+            resolution = resolve(signal, clients.cloudwatch)
+        except InvalidTarget as exc:
+            return Concluded("ignore", f"alarm {signal.name}: {exc}")
+        if not resolution.targets:
+            return Concluded(
+                "ignore",
+                f"alarm {signal.name} guards no target: it has no {TARGET_TAG} tag and its metrics name no "
+                f"target rollbackctl knows ({kinds.labels()})",
+            )
+        target = kinds.parse(resolution.targets[0])
+        assert target is not None  # resolve() returns only parsed ARNs
+        return Named(target, resolution.alarm_tags)
+    if isinstance(signal, events.EcsDeploymentFailure):
+        if signal.event_name != "SERVICE_DEPLOYMENT_FAILED":
+            return Concluded(
+                "ignore", f"ECS reported {signal.event_name}; rollbackctl acts on SERVICE_DEPLOYMENT_FAILED"
+            )
+        target = kinds.parse(signal.service_arn)
+        if target is None:
+            return Concluded("ignore", f"ECS reported a deployment of {signal.service_arn[:300]}, no target it knows")
+        return Named(target)
+    if isinstance(signal, events.CodeDeployFailure):
+        return _target_of_codedeploy(signal, clients)
+    if isinstance(signal, events.ManualRollback):
+        target = kinds.parse(signal.target)
+        if target is None:
+            return Concluded("refuse", f"{signal.target[:300]} is not {kinds.labels()}")
+        return Named(target)
+    # A pipeline that failed has stopped itself: record it (diagnosis reads it), change nothing.
+    return Concluded(
+        "ignore",
+        f"pipeline {signal.pipeline} execution {signal.execution_id} {signal.state.lower()}"
+        f"{' at ' + signal.stage if signal.stage else ''}"
+        f"{'/' + signal.action if signal.action else ''}"
+        f"{' (' + signal.error_code + ')' if signal.error_code else ''}: "
+        "it has already stopped, so rollbackctl stops nothing; no deployed target to roll back",
+    )
+
+
+def _target_of_codedeploy(signal: events.CodeDeployFailure, clients: Clients) -> Named | Concluded:
+    try:
+        deployment = clients.codedeploy.get_deployment(deploymentId=signal.deployment_id)["deploymentInfo"]
+    except AWS_ERRORS as exc:
+        if error_code(exc) == "DeploymentDoesNotExistException":
+            return Concluded("refuse", f"CodeDeploy deployment {signal.deployment_id} does not exist")
+        raise
+    rollback = deployment.get("rollbackInfo") or {}
+    if rollback.get("rollbackDeploymentId"):
+        return Concluded(
+            "ignore",
+            f"CodeDeploy deployment {signal.deployment_id} ended {signal.state} and CodeDeploy "
+            f"already rolled it back (deployment {rollback['rollbackDeploymentId']})",
+        )
+    target = kinds.from_codedeploy(clients, deployment, signal.envelope.region, signal.envelope.account)
+    if target is None:
+        return Concluded(
+            "refuse",
+            f"CodeDeploy deployment {signal.deployment_id} ended {signal.state} without rollback, "
+            "and its target could not be read from it; nothing was changed",
+        )
+    return Named(target)

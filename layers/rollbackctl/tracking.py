@@ -12,23 +12,13 @@ anyone may name a session after them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-from . import plans
+from . import kinds
 from .aws import Clients
+from .kinds import Seen
 from .model import iso, parse_time, utcnow
 from .store import Ledger
-
-
-@dataclass
-class Seen:
-    target: str
-    version: str
-    kind: str  # "started" | "succeeded"
-    at: str
-    actor: str
-    role: str = ""  # the IAM role behind the caller's session, when the caller was an assumed role
 
 
 def _role_of(identity: dict[str, Any]) -> str:
@@ -60,40 +50,19 @@ def is_own(role: str, own_roles: frozenset[str]) -> bool:
 
 
 def _seen(event: dict[str, Any], clients: Clients) -> list[Seen]:
+    """What every kind finds in the event, with who did it and when (from CloudTrail's userIdentity)."""
     detail = event.get("detail") or {}
-    region, account = str(event.get("region", "")), str(event.get("account", ""))
     at = iso(parse_time(str(event.get("time") or detail.get("eventTime") or iso(utcnow()))))
+    found = [seen for kind in kinds.KINDS for seen in kind.seen(event, clients)]
     if event.get("detail-type") == "AWS API Call via CloudTrail":
         raw_identity = detail.get("userIdentity")
         identity: dict[str, Any] = raw_identity if isinstance(raw_identity, dict) else {}
         actor, role = str(identity.get("arn", "unknown")), _role_of(identity)
-        request = detail.get("requestParameters") or {}
-        name = detail.get("eventName")
-        if name in ("CreateAlias20150331", "UpdateAlias20150331"):
-            weights = (request.get("routingConfig") or {}).get("additionalVersionWeights") or {}
-            version = max(weights, key=lambda v: (len(v), v)) if weights else request.get("functionVersion")
-            target = f"arn:aws:lambda:{region}:{account}:function:{request.get('functionName')}:{request.get('name')}"
-            return [Seen(target, str(version), "started", at, actor, role)] if version else []
-        if name == "UpdateService":
-            service = (detail.get("responseElements") or {}).get("service") or {}
-            arn, definition = service.get("serviceArn"), service.get("taskDefinition")
-            return [Seen(str(arn), str(definition), "started", at, actor, role)] if arn and definition else []
-        if name == "CreateDeployment":
-            deployment_id = (detail.get("responseElements") or {}).get("deploymentId")
-            deployment = clients.codedeploy.get_deployment(deploymentId=deployment_id)["deploymentInfo"]
-            found = plans.lambda_target_of(deployment, region, account)
-            if found:
-                return [Seen(found[0], str(found[1].get("TargetVersion")), "started", at, actor, role)]
-        return []
-    if event.get("source") == "aws.codedeploy" and detail.get("state") == "SUCCESS":
-        deployment = clients.codedeploy.get_deployment(deploymentId=detail.get("deploymentId"))["deploymentInfo"]
-        found = plans.lambda_target_of(deployment, region, account)
-        return [Seen(found[0], str(found[1].get("TargetVersion")), "succeeded", at, "codedeploy")] if found else []
-    if event.get("source") == "aws.ecs" and detail.get("eventName") == "SERVICE_DEPLOYMENT_COMPLETED":
-        target = (event.get("resources") or [""])[0]
-        current = plans.serving(clients, target) if target else None
-        return [Seen(target, current, "succeeded", at, "ecs")] if current else []
-    return []
+        for seen in found:
+            seen.actor, seen.role = actor, role
+    for seen in found:
+        seen.at = at
+    return found
 
 
 def track(

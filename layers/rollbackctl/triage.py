@@ -10,18 +10,21 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from . import events, pipelines, plans, targets
+from . import events, kinds, pipelines, targets
 from .aws import AWS_ERRORS, Clients, error_code
 from .claims import Claims
 from .config import Settings
 from .controls import read_kill_switch_safely
 from .custody import Custody, seal_item
+from .kinds import Refusal, Target
 from .locks import Holder, Locks
 from .model import Incident, PipelineRef, Plan, Trigger, incident_id_for, iso, parse_time, short_version, utcnow
-from .plans import Refusal
 from .store import IncidentStore, Ledger
+from .tags import MANAGED_TAG, effective_mode, enrolled
 
-describe_plan = plans.describe
+
+def describe_plan(plan: Plan) -> str:
+    return kinds.of(plan.kind).describe(plan)
 
 
 def _ignore(incident: Incident, reason: str) -> Incident:
@@ -36,92 +39,6 @@ def _refuse(incident: Incident, reason: str) -> Incident:
     return incident
 
 
-def target_tags(clients: Clients, target: str) -> dict[str, str]:
-    """Tags on the target resource (the function behind an alias, or the ECS service)."""
-    if targets.kind_of(target) == "lambda-alias":
-        return dict(clients.lambda_.list_tags(Resource=target.rsplit(":", 1)[0]).get("Tags", {}))
-    response = clients.ecs.list_tags_for_resource(resourceArn=target)
-    return {t["key"]: t["value"] for t in response.get("tags", [])}
-
-
-def _target_of_signal(signal: events.Signal, clients: Clients, incident: Incident) -> tuple[str | None, dict[str, str]]:
-    """(target, alarm tags) or (None, {}) with the incident already concluded."""
-    if isinstance(signal, events.AlarmChange):
-        if signal.state != "ALARM":
-            _ignore(
-                incident,
-                f"alarm {signal.name} moved to {signal.state}; rollbackctl acts only on a transition into ALARM",
-            )
-            return None, {}
-        try:
-            resolution = targets.resolve(signal, clients.cloudwatch)
-        except targets.InvalidTarget as exc:
-            _ignore(incident, f"alarm {signal.name}: {exc}")
-            return None, {}
-        if not resolution.targets:
-            _ignore(
-                incident,
-                f"alarm {signal.name} guards no target: it has no {targets.TARGET_TAG} tag and "
-                "its metrics name no Lambda alias or ECS service",
-            )
-            return None, {}
-        return resolution.targets[0], resolution.alarm_tags
-    if isinstance(signal, events.EcsDeploymentFailure):
-        if signal.event_name != "SERVICE_DEPLOYMENT_FAILED":
-            _ignore(incident, f"ECS reported {signal.event_name}; rollbackctl acts on SERVICE_DEPLOYMENT_FAILED")
-            return None, {}
-        return signal.service_arn, {}
-    if isinstance(signal, events.CodeDeployFailure):
-        return _target_of_codedeploy(signal, clients, incident), {}
-    if isinstance(signal, events.ManualRollback):
-        if targets.kind_of(signal.target) is None:
-            _refuse(incident, f"{signal.target[:300]} is neither a Lambda alias ARN nor an ECS service ARN")
-            return None, {}
-        return signal.target, {}
-    # A pipeline that failed has stopped itself: record it (diagnosis reads it), change nothing.
-    _ignore(
-        incident,
-        f"pipeline {signal.pipeline} execution {signal.execution_id} {signal.state.lower()}"
-        f"{' at ' + signal.stage if signal.stage else ''}"
-        f"{'/' + signal.action if signal.action else ''}"
-        f"{' (' + signal.error_code + ')' if signal.error_code else ''}: "
-        "it has already stopped, so rollbackctl stops nothing; no deployed target to roll back",
-    )
-    incident.pipeline = PipelineRef(signal.pipeline, signal.stage or None, "the event")
-    return None, {}
-
-
-def _target_of_codedeploy(signal: events.CodeDeployFailure, clients: Clients, incident: Incident) -> str | None:
-    try:
-        deployment = clients.codedeploy.get_deployment(deploymentId=signal.deployment_id)["deploymentInfo"]
-    except AWS_ERRORS as exc:
-        if error_code(exc) == "DeploymentDoesNotExistException":
-            _refuse(incident, f"CodeDeploy deployment {signal.deployment_id} does not exist")
-            return None
-        raise
-    rollback = deployment.get("rollbackInfo") or {}
-    if rollback.get("rollbackDeploymentId"):
-        _ignore(
-            incident,
-            f"CodeDeploy deployment {signal.deployment_id} ended {signal.state} and CodeDeploy "
-            f"already rolled it back (deployment {rollback['rollbackDeploymentId']})",
-        )
-        return None
-    region, account = signal.envelope.region, signal.envelope.account
-    if deployment.get("computePlatform") == "Lambda":
-        found = plans.lambda_target_of(deployment, region, account)
-        target = found[0] if found else None
-    else:
-        target = plans.ecs_target_of(clients, deployment, region, account)
-    if target is None:
-        _refuse(
-            incident,
-            f"CodeDeploy deployment {signal.deployment_id} ended {signal.state} without rollback, "
-            "and its target could not be read from it; nothing was changed",
-        )
-    return target
-
-
 def _duplicate(incident: Incident, holder: Holder, what: str, joins: IncidentStore | None = None) -> Incident:
     """Already handled. A different trigger for the same deployment (``joins``) joins the holder's incident."""
     incident.decision = "duplicate"
@@ -134,6 +51,7 @@ def _duplicate(incident: Incident, holder: Holder, what: str, joins: IncidentSto
 def _judge_by_history(
     signal: events.Signal,
     incident: Incident,
+    named: Target,
     clients: Clients,
     ledger: Ledger,
     settings: Settings,
@@ -142,7 +60,7 @@ def _judge_by_history(
 ) -> Incident | None:
     """What the target's history says: part of an incident already handled, a restored version alarming
     again (no loops), an alarm older than the deployment, or a deployment past the watch window."""
-    trigger, target = incident.trigger, incident.target or ""
+    trigger, target = incident.trigger, named.arn
     last = ledger.last_restore(target)
     if last is not None and parse_time(trigger.time) <= parse_time(last.restored_at):
         # Fired before rollbackctl put the target back: part of the incident already handled.
@@ -152,7 +70,7 @@ def _judge_by_history(
             f"{trigger.kind} {trigger.name} (it fired before {target} was restored at {last.restored_at})",
             incidents,
         )
-    if last is not None and plans.serving(clients, target) == last.version:
+    if last is not None and kinds.of(named).serving(clients, named) == last.version:
         return _refuse(
             incident,
             f"{target} still serves version {short_version(last.version)}, which incident "
@@ -178,9 +96,6 @@ def _judge_by_history(
                 "pages a human instead of rolling back",
             )
     return None
-
-
-MANAGED_TAG = "rollback:managed"
 
 
 def triage(
@@ -233,63 +148,73 @@ def _decide(
     )
     if holder is not None:
         return _duplicate(incident, holder, f"{trigger.kind} {trigger.name} -> {trigger.state} at {trigger.time}")
-    target, alarm_tags = _target_of_signal(signal, clients, incident)
-    if target is None:
-        return incident
-    incident.target = target
+    found = targets.resolve_signal(signal, clients)
+    if isinstance(found, targets.Concluded):
+        if isinstance(signal, events.PipelineFailure):
+            incident.pipeline = PipelineRef(signal.pipeline, signal.stage or None, "the event")
+        return (_ignore if found.action == "ignore" else _refuse)(incident, found.reason)
+    target, kind = found.target, kinds.of(found.target)
+    incident.target = target.arn
     try:
-        tags = target_tags(clients, target)
+        tags = kind.tags(clients, target)
     except AWS_ERRORS as exc:
-        if error_code(exc) in (
-            "ResourceNotFoundException",
-            "ServiceNotFoundException",
-            "ClusterNotFoundException",
-            "InvalidParameterException",
-        ):
-            return _refuse(incident, f"{trigger.kind} {trigger.name} points at {target}, which does not exist")
+        if error_code(exc) in kind.gone:
+            return _refuse(incident, f"{trigger.kind} {trigger.name} points at {target.arn}, which does not exist")
         raise
-    if settings.target_opt_in == "tag" and tags.get(MANAGED_TAG, "").strip().lower() != "true":
+    if settings.target_opt_in == "tag" and not enrolled(tags):
         # Only the target's own tag enrols it: whoever may tag an alarm must not move traffic they could not.
         return _ignore(
             incident,
-            f"{target} is not enrolled: the stack runs with TargetOptIn=tag and the target itself does not carry "
-            f"the tag {MANAGED_TAG}=true (an alarm's tags cannot enrol a target); nothing was changed",
+            f"{target.arn} is not enrolled: the stack runs with TargetOptIn=tag and the target itself does not "
+            f"carry the tag {MANAGED_TAG}=true (an alarm's tags cannot enrol a target); nothing was changed",
         )
-    mode, mode_source = targets.effective_mode(settings.mode, alarm_tags, tags)
+    mode, mode_source = effective_mode(settings.mode, found.alarm_tags, tags)
     incident.mode = mode
     if mode == "off":
-        return _ignore(incident, f"rollback is off for {target} ({mode_source})")
-    incident.pipeline = pipelines.from_tags(("alarm", alarm_tags), ("target", tags))
+        return _ignore(incident, f"rollback is off for {target.arn} ({mode_source})")
+    incident.pipeline = pipelines.from_tags(("alarm", found.alarm_tags), ("target", tags))
 
     ledger = Ledger(clients.dynamodb, settings.ledger_table)
     if isinstance(signal, events.ManualRollback):
         try:
-            plan = _plan_manual(signal, clients, ledger)
+            plan = _plan_manual(signal, target, clients, ledger)
+            incident.plan, incident.from_version, incident.to_version = plan, plan.from_version, plan.to_version
+            _restorable(incident, plan, clients)
         except Refusal as exc:
             return _refuse(incident, str(exc))
-        incident.plan, incident.from_version, incident.to_version = plan, plan.from_version, plan.to_version
         forced = " (--force: the known-good rule was overridden)" if signal.force and signal.to_version else ""
         asked = f"rollback asked for by {signal.by} ({signal.why}){forced}"
         return _guard_and_act(incident, plan, asked, mode, mode_source, read_kill_switch, settings, clients)
     incidents = IncidentStore(clients.dynamodb, settings.incident_table)
-    judged = _judge_by_history(signal, incident, clients, ledger, settings, now, incidents)
+    judged = _judge_by_history(signal, incident, target, clients, ledger, settings, now, incidents)
     if judged is not None:
         return judged
     locks = Locks(clients.dynamodb, settings.claims_table)
-    holder = locks.lock_holder(target, owner)
+    holder = locks.lock_holder(target.arn, owner)
     if holder is not None:  # an incident is in progress on this target: this alarm is part of it
-        return _duplicate(incident, holder, f"{trigger.kind} {trigger.name} on {target}", incidents)
-    region, account = target.split(":")[3], target.split(":")[4]
+        return _duplicate(incident, holder, f"{trigger.kind} {trigger.name} on {target.arn}", incidents)
     try:
-        plan = plans.plan_for(clients, target, ledger, region, account)
+        plan = kind.plan(clients, target, ledger)
     except Refusal as exc:
         return _refuse(incident, str(exc))
     incident.plan, incident.from_version, incident.to_version = plan, plan.from_version, plan.to_version
     holder = claims.claim(f"deployment#{plan.target}#{plan.from_version}", owner, incident.incident_id)
     if holder is not None:
-        return _duplicate(incident, holder, f"the deployment of {plan.from_version} on {target}", incidents)
+        return _duplicate(incident, holder, f"the deployment of {plan.from_version} on {target.arn}", incidents)
+    try:
+        _restorable(incident, plan, clients)
+    except Refusal as exc:
+        return _refuse(incident, str(exc))
     asked = f"{trigger.kind} {trigger.name} fired"
     return _guard_and_act(incident, plan, asked, mode, mode_source, read_kill_switch, settings, clients)
+
+
+def _restorable(incident: Incident, plan: Plan, clients: Clients) -> None:
+    """Restorable first: the known-good can still be deployed, checked before anything changes (Refusal if not);
+    what the kind could not check is written down."""
+    checked = kinds.of(plan.kind).restorable(clients, plan)
+    for note in checked.notes:
+        incident.record_step("check restorable", "skipped", note)
 
 
 def _guard_and_act(
@@ -332,17 +257,18 @@ def _guard_and_act(
     return incident
 
 
-def _plan_manual(signal: events.ManualRollback, clients: Clients, ledger: Ledger) -> Plan:
+def _plan_manual(signal: events.ManualRollback, target: Target, clients: Clients, ledger: Ledger) -> Plan:
     """An operator's rollback: the known-good rules of an alarm, or an explicit version of the target's own
-    function or task-definition family (never $LATEST), known-good unless --force."""
-    target = signal.target
+    versions (the kind says what those are; never $LATEST), known-good unless --force."""
+    kind = kinds.of(target)
     if not signal.to_version:
-        return plans.plan_for(clients, target, ledger, target.split(":")[3], target.split(":")[4])
-    plan = plans.plan_to_version(clients, target, signal.to_version)
-    good = any(e.version == plan.to_version and e.status == "good" for e in ledger.entries(target))
-    if not signal.force and (not good or ledger.is_bad(target, plan.to_version)):
-        raise Refusal(
-            f"{short_version(plan.to_version)} is not known-good for {target}; "
-            "rollbackctl rollback --to VERSION --force overrides the known-good rule"
-        )
+        plan = kind.plan(clients, target, ledger)
+    else:
+        plan = kind.plan_to(clients, target, signal.to_version)
+        good = any(e.version == plan.to_version and e.status == "good" for e in ledger.entries(target.arn))
+        if not signal.force and (not good or ledger.is_bad(target.arn, plan.to_version)):
+            raise Refusal(
+                f"{short_version(plan.to_version)} is not known-good for {target.arn}; "
+                "rollbackctl rollback --to VERSION --force overrides the known-good rule"
+            )
     return plan

@@ -40,6 +40,7 @@ def world() -> Iterator[dict[str, Any]]:
             "RATE_CAP_WINDOW_SECONDS": "3600",
             "WATCH_WINDOW_SECONDS": "3600",
             "TARGET_OPT_IN": "any",
+            "RESTORE_TIMEOUT_SECONDS": "1800",
         }
         clients = Clients.create(aws.session())
         yield {

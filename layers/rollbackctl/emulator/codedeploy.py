@@ -23,9 +23,8 @@ from moto.codedeploy.responses import CodeDeployResponse
 from moto.core.exceptions import JsonRESTError
 from moto.core.utils import utcnow
 
-from ..plans import appspec, appspec_resource
+from ..mechanisms.codedeploy import ACTIVE, appspec, appspec_resource
 
-ACTIVE = ("Created", "Queued", "InProgress", "Baking", "Ready")
 CANARY_WEIGHT = 0.1
 
 
@@ -101,7 +100,11 @@ def _roll_back(deployment: DeploymentInfo) -> None:
     replacement = getattr(deployment, "rollbackctl_replacement", None)
     if replacement and deployment.deployment_group.ecs_services:
         service = deployment.deployment_group.ecs_services[0]
-        _ecs_backend(deployment).delete_task_set(service["clusterName"], service["serviceName"], replacement)
+        backend = _ecs_backend(deployment)
+        original = getattr(deployment, "rollbackctl_original", None)
+        if original:  # traffic had moved to the replacement (Baking): production goes back to the original first
+            backend.update_service_primary_task_set(service["clusterName"], service["serviceName"], original)
+        backend.delete_task_set(service["clusterName"], service["serviceName"], replacement)
 
 
 _original_create = CodeDeployBackend.create_deployment
@@ -157,6 +160,25 @@ def stop_deployment(backend: CodeDeployBackend, deployment_id: str, auto_rollbac
         "rollbackMessage": f"Deployment {deployment_id} was stopped; rolled back by {rollback.deployment_id}.",
     }
     return {"status": "Pending", "statusMessage": "Stopping the deployment and rolling back."}
+
+
+def reroute(account: str, region: str, deployment_id: str) -> None:
+    """An ECS blue/green deployment has moved all production traffic to the replacement task set and waits, the
+    original still running, before CodeDeploy terminates it (the deployment group's termination wait): the
+    deployment's status is ``Baking`` (CodeDeploy API Reference, DeploymentInfo.status / DeploymentStatus), and a
+    stop with rollback can still move traffic back. For tests and the demo, as ``fail_deployment`` is."""
+    deployment = codedeploy_backends[account][region].deployments[deployment_id]
+    replacement = getattr(deployment, "rollbackctl_replacement", None)
+    if replacement is None or not deployment.deployment_group.ecs_services:
+        raise ValueError(f"deployment {deployment_id} is not an ECS blue/green deployment shifting traffic")
+    service = deployment.deployment_group.ecs_services[0]
+    backend = _ecs_backend(deployment)
+    svc = backend._get_service(service["clusterName"], service["serviceName"])
+    deployment.rollbackctl_original = next(  # type: ignore[attr-defined]
+        (s.task_set_arn for s in svc.task_sets if s.status == "PRIMARY"), None
+    )
+    backend.update_service_primary_task_set(service["clusterName"], service["serviceName"], replacement)
+    deployment.status = "Baking"
 
 
 def fail_deployment(account: str, region: str, deployment_id: str, code: str, message: str) -> None:

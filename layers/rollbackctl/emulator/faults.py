@@ -19,17 +19,20 @@ import botocore.handlers
 from botocore.awsrequest import AWSResponse
 from moto.core.botocore_stubber import MockRawResponse
 
-# The calls that change what serves traffic or what ships: "zero mutating calls" is counted over these.
-MUTATING = {
-    ("lambda", "UpdateAlias"),
-    ("ecs", "UpdateService"),
-    ("codedeploy", "StopDeployment"),
-    ("codepipeline", "StopPipelineExecution"),
-    ("codepipeline", "DisableStageTransition"),
-    ("codepipeline", "EnableStageTransition"),
-    ("elbv2", "ModifyListener"),  # botocore's service name for the ALB API (was "elasticloadbalancing": never
-    ("elbv2", "ModifyRule"),  # matched, so ALB weight changes went uncounted)
-}
+# The calls that change what serves traffic or what ships: "zero mutating calls" is counted over these. They are
+# what the target kinds and the pipeline steps declare (IAM names), as botocore names the service.
+BOTOCORE_SERVICE = {"elasticloadbalancing": "elbv2"}  # IAM's prefix for the ALB API; botocore calls it elbv2
+
+
+def _mutating() -> set[tuple[str, str]]:
+    from .. import kinds, pipelines
+
+    actions = set(pipelines.WRITE_ACTIONS).union(*(kind.write_actions for kind in kinds.KINDS))
+    pairs = (action.split(":", 1) for action in actions)
+    return {(BOTOCORE_SERVICE.get(prefix, prefix), name) for prefix, name in pairs}
+
+
+MUTATING = _mutating()
 
 STATUS = {
     "ThrottlingException": 400,

@@ -1,0 +1,93 @@
+"""What every target kind is: a small protocol, the parsed target, and the two outcomes a kind can raise.
+
+A target kind (a Lambda alias, an ECS service, ...) is one module behind ``TargetKind``; ``kinds/__init__.py`` is
+the only place that lists them. Everything that differs between kinds lives in its module: how its ARN reads,
+which alarms and deployments name it, its known-good rules, whether that version can still be deployed, how it
+goes back and is read back, its evidence and how it is described. The rest of the code asks the registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from ..aws import Clients
+from ..model import Incident, Plan
+from ..outcomes import Refusal, RestoreIncomplete
+from ..store import Ledger
+
+__all__ = ["Checked", "ReadBack", "Refusal", "RestoreIncomplete", "Seen", "Target", "TargetKind"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """A target ARN, parsed once: what it is, where it lives, and its names."""
+
+    arn: str
+    kind: str  # the registry key, e.g. "lambda-alias"
+    partition: str
+    region: str
+    account: str
+    name: str  # how people say it: "checkout:live", "prod/web"
+    parts: tuple[str, ...] = ()  # the names in the ARN: ("checkout", "live"), ("prod", "web")
+
+
+@dataclass
+class Seen:
+    """What a deployment event tells the ledger: a version started (or succeeded) on a target."""
+
+    target: str
+    version: str
+    kind: Literal["started", "succeeded"]
+    actor: str = ""  # who, when the event says (Track fills it in from CloudTrail's userIdentity)
+    at: str = ""
+    role: str = ""  # the IAM role behind the caller's session, when the caller was an assumed role
+
+
+ReadBack = Literal["done", "pending"]
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What the restorable check found: nothing missing (or it raised Refusal), plus what it could not check."""
+
+    notes: tuple[str, ...] = field(default=())
+
+
+class TargetKind(Protocol):
+    name: str  # the registry key, kept in the record as plan.kind
+    label: str  # "a Lambda alias ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME:ALIAS)"
+    gone: frozenset[str]  # error codes of a change meaning "the target disappeared"
+    conflict: frozenset[str]  # codes meaning "changed since triage read it: decide again"
+    poll_seconds: int  # how often the workflow reads back a change that takes time
+    read_actions: frozenset[str]  # IAM actions triage and restore read with (checked against template.yaml)
+    write_actions: frozenset[str]  # IAM actions that change the target (checked against template.yaml)
+    trail_events: frozenset[str]  # CloudTrail eventNames Track learns deployments from (template.yaml's rule)
+
+    # recognise
+    def parse(self, arn: str) -> Target | None: ...
+    def from_metric(self, namespace: str, dims: Mapping[str, str], region: str, account: str) -> Target | None: ...
+    def from_codedeploy(
+        self, clients: Clients, deployment: dict[str, Any], region: str, account: str
+    ) -> Target | None: ...
+    def tags(self, clients: Clients, target: Target) -> dict[str, str]: ...
+
+    # decide (raise Refusal; never guess)
+    def plan(self, clients: Clients, target: Target, ledger: Ledger) -> Plan: ...
+    def plan_to(self, clients: Clients, target: Target, version: str) -> Plan: ...
+    def restorable(self, clients: Clients, plan: Plan) -> Checked: ...
+
+    # act, and read back
+    def apply(self, clients: Clients, plan: Plan) -> None: ...
+    def read_back(self, clients: Clients, plan: Plan) -> ReadBack: ...
+    def serving(self, clients: Clients, target: Target) -> str | None: ...
+    def versions(self, plan: Plan) -> tuple[str, str] | None: ...
+
+    # explain
+    def evidence(self, clients: Clients, incident: Incident, target: Target) -> list[dict[str, Any]]: ...
+    def describe(self, plan: Plan) -> str: ...
+    def link(self, target: Target, console: str) -> tuple[str, str]: ...
+
+    # feed the ledger
+    def seen(self, event: dict[str, Any], clients: Clients) -> list[Seen]: ...

@@ -1,0 +1,102 @@
+"""Every target kind keeps the protocol's contract, against the emulator without Step Functions.
+
+A row per kind (``SEEDS``): an estate mid-deployment, the version it must go back to. For each: the ARN parses
+to the kind and back, the plan names the known-good, it is restorable, the change reads back done and the target
+then serves the known-good; a known-bad known-good is refused. A kind without a row fails the first test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from rollbackctl import kinds
+from rollbackctl.aws import Clients
+from rollbackctl.emulator import ACCOUNT, estate
+from rollbackctl.emulator import ecs as ecs_model
+from rollbackctl.kinds import Refusal, TargetKind
+from rollbackctl.store import Ledger
+
+
+@dataclass
+class Seeded:
+    arn: str
+    good: str  # what the target must go back to
+    settle: Callable[[], None] = lambda: None  # what AWS does by itself after the change (a rollout completing)
+
+
+def lambda_alias(aws: Any) -> Seeded:
+    estate.lambda_with_versions(aws, "checkout", 2)
+    estate.alias(aws, "checkout", "live", "1", canary=("2", 0.1))
+    return Seeded(f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:checkout:live", "1")
+
+
+def ecs_service(aws: Any) -> Seeded:
+    one, two = estate.task_definitions(aws, "web", 2)
+    arn = estate.ecs_service(aws, "prod", "web", one)
+    aws.client("ecs").update_service(cluster="prod", service="web", taskDefinition=two)
+    return Seeded(arn, one, lambda: ecs_model.complete_rollout(ACCOUNT, "us-east-1", "prod", "web"))
+
+
+SEEDS: dict[str, Callable[[Any], Seeded]] = {"lambda-alias": lambda_alias, "ecs-service": ecs_service}
+
+
+def kind_id(kind: TargetKind) -> str:
+    return kind.name
+
+
+@pytest.fixture
+def clients(aws: Any, controller: Any) -> Clients:
+    return Clients.create(aws.session())
+
+
+@pytest.fixture
+def ledger(aws: Any, controller: Any) -> Ledger:
+    return Ledger(aws.client("dynamodb"), controller.outputs["LedgerTableName"])
+
+
+def test_every_kind_has_a_contract_row() -> None:
+    assert set(SEEDS) == {kind.name for kind in kinds.KINDS}
+
+
+@pytest.mark.parametrize("kind", kinds.KINDS, ids=kind_id)
+def test_plan_restorable_apply_read_back_serving(aws: Any, clients: Clients, ledger: Ledger, kind: TargetKind) -> None:
+    seeded = SEEDS[kind.name](aws)
+    target = kind.parse(seeded.arn)
+    assert target is not None and target.arn == seeded.arn and target.kind == kind.name
+    assert kinds.parse(seeded.arn) == target and kinds.of(target) is kind
+    assert target.account == ACCOUNT and target.region == "us-east-1" and target.name in seeded.arn
+    assert all(other.parse(seeded.arn) is None for other in kinds.KINDS if other is not kind)
+
+    plan = kind.plan(clients, target, ledger)
+    assert (plan.kind, plan.target, plan.to_version) == (kind.name, seeded.arn, seeded.good)
+    assert plan.from_version != plan.to_version and kind.describe(plan)
+    kind.restorable(clients, plan)
+    assert kind.serving(clients, target) != seeded.good
+    kind.apply(clients, plan)
+    assert kind.read_back(clients, plan) == "done"
+    seeded.settle()
+    assert kind.serving(clients, target) == seeded.good
+    assert kind.versions(plan) == (plan.from_version, plan.to_version)
+    label, url = kind.link(target, "https://us-east-1.console.aws.amazon.com")
+    assert target.name in label and url.startswith("https://us-east-1.console.aws.amazon.com/")
+
+
+@pytest.mark.parametrize("kind", kinds.KINDS, ids=kind_id)
+def test_a_known_bad_known_good_is_refused(aws: Any, clients: Clients, ledger: Ledger, kind: TargetKind) -> None:
+    seeded = SEEDS[kind.name](aws)
+    ledger.record(seeded.arn, seeded.good, "bad", "rolled back by an earlier incident")
+    target = kind.parse(seeded.arn)
+    assert target is not None
+    with pytest.raises(Refusal, match="known-bad"):
+        kind.plan(clients, target, ledger)
+
+
+@pytest.mark.parametrize("kind", kinds.KINDS, ids=kind_id)
+def test_an_arn_of_no_kind_parses_to_nothing(kind: TargetKind) -> None:
+    for arn in ("arn:aws:sns:us-east-1:123456789012:topic", "", "arn:aws:lambda:us-east-1:1:function:x:y"):
+        assert kind.parse(arn) is None
+    assert kinds.parse("arn:aws:sqs:us-east-1:123456789012:queue") is None
