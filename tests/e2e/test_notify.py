@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from rollbackctl import mrkdwn
 from rollbackctl.emulator import deploy, estate
 from rollbackctl.emulator.demo import (
     drain_messages,
@@ -100,11 +101,12 @@ def test_every_channel_says_what_fired_what_changed_and_why_then_that_it_recover
     baked = parse_time(incident.recovered_at) - parse_time(incident.restored_at)
     assert baked >= timedelta(seconds=BAKE * aws.time_scale)
 
-    # Chatbot: AWS's custom-notification schema, follow-ups threaded under the incident
+    # Chatbot: AWS's custom-notification schema, follow-ups threaded under the incident; Slack's markdown, so
+    # ">" arrives as "&gt;" (mrkdwn.text)
     first, second = (json.loads(m["Message"]) for m in drain_messages(aws, chatbot))
     assert (first["version"], first["source"], first["content"]["textType"]) == ("1.0", "custom", "client-markdown")
-    assert first["content"]["title"] == "ROLLED BACK: checkout:live 2 -> 1"
-    for text in ("checkout-live-errors", "2 -> 1", incident.diagnosis.summary):
+    assert first["content"]["title"] == "ROLLED BACK: checkout:live 2 -&gt; 1"
+    for text in ("checkout-live-errors", "2 -&gt; 1", mrkdwn.text(incident.diagnosis.summary)):
         assert text in first["content"]["description"]
     assert first["metadata"]["threadId"] == second["metadata"]["threadId"] == incident.incident_id
     assert second["metadata"]["eventType"] == "rollbackctl.recovered"
@@ -116,9 +118,16 @@ def test_every_channel_says_what_fired_what_changed_and_why_then_that_it_recover
         "text": {"type": "plain_text", "text": "ROLLED BACK: checkout:live 2 -> 1"},
     }
     fields = " ".join(f["text"] for f in posted["blocks"][1]["fields"])
-    for text in ("checkout-live-errors", "checkout:live", "2 -> 1", "rolled_back", f"{incident.time_to_restore_ms} ms"):
+    for text in (
+        "checkout-live-errors",
+        "checkout:live",
+        "2 -&gt; 1",
+        "rolled_back",
+        f"{incident.time_to_restore_ms} ms",
+    ):
         assert text in fields
-    assert incident.diagnosis.summary in slack_text(posted) and incident.diagnosis.remediation in slack_text(posted)
+    for text in (incident.diagnosis.summary, incident.diagnosis.remediation):
+        assert mrkdwn.text(text) in slack_text(posted)
     assert "console.aws.amazon.com/cloudwatch" in slack_text(posted)
     assert "RECOVERED" in recovered["text"]
 
