@@ -4,17 +4,22 @@ Secrets Manager), the verify step's follow-ups after the bake, and no noise."""
 
 from __future__ import annotations
 
+import copy
+import io
 import json
 import logging
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from rollbackctl import mrkdwn
 from rollbackctl.emulator import deploy, estate
 from rollbackctl.emulator.demo import (
+    deliver,
     drain_messages,
     fire,
     fire_and_wait,
@@ -26,7 +31,7 @@ from rollbackctl.emulator.demo import (
 from rollbackctl.emulator.slack import SlackCatcher
 from rollbackctl.model import Incident, parse_time
 from rollbackctl.store import IncidentStore
-from tests.conftest import TEMPLATE
+from tests.conftest import TEMPLATE, load_event
 
 CHECKOUT = "arn:aws:lambda:us-east-1:123456789012:function:checkout:live"
 SECRET = "oncall/slack-webhook"
@@ -228,3 +233,90 @@ def test_ignored_incidents_page_when_configured(aws: Any) -> None:
     assert message["Subject"] == "[rollbackctl] IGNORED: no target"
     assert message["MessageAttributes"]["severity"]["Value"] == "info"
     assert "guards no target" in message["Message"]
+
+
+# Markup planted where an outsider can write: an alarm's name (CloudWatch's API bounds AlarmName by length only,
+# 1-255 characters) and a build's failure message and summary (whatever the build printed).
+HOSTILE = "<!channel> <https://evil|x> [/] [link=https://evil]x[/link]"
+CONSOLE_LINK = re.compile(r"<(https://us-east-1\.console\.aws\.amazon\.com/[^<>|\s]*)\|[^<>|]*>")
+
+
+def mrkdwn_texts(node: Any) -> list[str]:
+    """Every mrkdwn text object in a Block Kit payload."""
+    if isinstance(node, dict):
+        own = [node["text"]] if node.get("type") == "mrkdwn" else []
+        return own + [t for value in node.values() for t in mrkdwn_texts(value)]
+    if isinstance(node, list):
+        return [t for value in node for t in mrkdwn_texts(value)]
+    return []
+
+
+def assert_mrkdwn_is_data(text: str) -> None:
+    """No control sequence survives but the console links rollbackctl itself puts there."""
+    assert "<!channel>" not in text and "<https://evil|x>" not in text
+    rest = CONSOLE_LINK.sub("", text)
+    assert "<" not in rest and ">" not in rest, text
+
+
+def rich_output(render: Any) -> tuple[str, str]:
+    """(what a terminal receives, the plain text) when Rich prints ``render(console)``."""
+    console = Console(file=io.StringIO(), force_terminal=True, color_system="truecolor", width=400, record=True)
+    render(console)
+    return console.file.getvalue(), console.export_text()  # type: ignore[attr-defined]
+
+
+def test_names_and_build_messages_are_data_on_every_channel(aws: Any, slack: SlackCatcher) -> None:
+    from typer.testing import CliRunner
+
+    from rollbackctl import report
+    from rollbackctl.cli import app
+
+    controller = stack(aws, slack, VerifyBakeSeconds="0", NotifyIgnored="true")
+    oncall = subscribe_queue(aws, controller.outputs["NotificationTopicArn"], "oncall")
+    chatbot = subscribe_queue(aws, controller.outputs["ChatbotTopicArn"], "chatbot")
+    alarm = f"checkout-errors {HOSTILE}"
+    canary(aws, alarm)
+    assert aws.client("cloudwatch").describe_alarms(AlarmNames=[alarm])["MetricAlarms"][0]["AlarmName"] == alarm
+    [fired_alarm] = fire_and_wait(aws, controller, alarm)
+    estate.pipeline(aws, "web-pipeline")
+    execution_id = estate.failed_pipeline_execution(
+        aws, "web-pipeline", "Build", "JobFailed", f"3 tests failed {HOSTILE}", summary=f"build said {HOSTILE}"
+    )
+    event = copy.deepcopy(load_event("codepipeline-action-failed.json"))
+    event["detail"]["execution-id"] = execution_id
+    [failed_build] = deliver(aws, controller, event)
+    assert [fired_alarm["status"], failed_build["status"]] == ["SUCCEEDED", "SUCCEEDED"]
+    recorded = {i.trigger.kind: i for i in incidents(aws, controller)}
+    assert recorded["alarm"].action == "rolled_back" and recorded["alarm"].trigger.name == alarm
+    assert HOSTILE in recorded["pipeline"].diagnosis.summary  # the build's message reached the diagnosis
+
+    # Slack: every mrkdwn text object, and the message's own text (also mrkdwn, the notification's fallback)
+    assert len(slack.payloads) == 3  # the alarm's incident and its escalation, the build's incident
+    for payload in slack.payloads:
+        for text in [payload["text"], *mrkdwn_texts(payload["blocks"])]:
+            assert_mrkdwn_is_data(text)
+    everything = json.dumps(slack.payloads)
+    assert "&lt;!channel&gt; &lt;https://evil|x&gt; [/]" in everything  # shown as the text it is
+
+    # Chatbot: AWS Chatbot renders title, description and next steps in Slack's markdown
+    for message in (json.loads(m["Message"]) for m in drain_messages(aws, chatbot)):
+        content = message["content"]
+        for text in [content["title"], content["description"], *content["nextSteps"], *content["keywords"]]:
+            assert_mrkdwn_is_data(text)
+        assert_mrkdwn_is_data(message["metadata"]["summary"])
+
+    # SNS: plain text, not markup: the name and the message read exactly as they came
+    bodies = [m["Message"] for m in drain_messages(aws, oncall)]
+    assert len(bodies) == 3 and all(HOSTILE in body for body in bodies)
+
+    # Rich: the demo-style timeline and history neither crash nor plant a terminal link
+    for incident in recorded.values():
+        terminal, plain = rich_output(lambda console, i=incident: report.print_incident(console, i))
+        assert "\x1b]8;" not in terminal and HOSTILE in plain
+    terminal, plain = rich_output(lambda console: console.print(report.history_table(list(recorded.values()))))
+    assert "\x1b]8;" not in terminal and HOSTILE in plain
+    runner = CliRunner()
+    for command in (["history"], ["diagnose", "--pipeline", "web-pipeline"]):
+        result = runner.invoke(app, command, env={"COLUMNS": "400"})
+        assert result.exit_code == 0, result.output
+        assert HOSTILE in result.output and "\x1b]8;" not in result.output
