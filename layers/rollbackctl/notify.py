@@ -284,7 +284,12 @@ class Notifier:
     def __init__(self, clients: Clients, settings: Settings, channels: NotifySettings) -> None:
         self.clients, self.settings, self.channels = clients, settings, channels
         self.slack = (
-            SlackWebhook(clients.secretsmanager, channels.slack_webhook_secret_id)
+            SlackWebhook(
+                clients.secretsmanager,
+                channels.slack_webhook_secret_id,
+                hosts=channels.slack_allowed_hosts,
+                loopback=channels.slack_loopback,
+            )
             if channels.slack_webhook_secret_id
             else None
         )

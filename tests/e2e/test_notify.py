@@ -9,7 +9,8 @@ import io
 import json
 import logging
 import re
-from collections.abc import Iterator
+import secrets
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -45,10 +46,11 @@ def slack() -> Iterator[SlackCatcher]:
         yield catcher
 
 
-def stack(aws: Any, slack: SlackCatcher | None = None, **overrides: str) -> Any:
+def stack(aws: Any, slack: SlackCatcher | None = None, secret: str | None = None, **overrides: str) -> Any:
+    """The controller, with the webhook secret holding ``secret`` (by default the catcher's URL)."""
     settings = {"VerifyBakeSeconds": str(BAKE), **overrides}
     if slack is not None:
-        aws.client("secretsmanager").create_secret(Name=SECRET, SecretString=slack.url)
+        aws.client("secretsmanager").create_secret(Name=SECRET, SecretString=secret or slack.url)
         settings["SlackWebhookSecretId"] = SECRET
     return deploy(aws, TEMPLATE, overrides=settings)
 
@@ -201,9 +203,19 @@ def test_the_webhook_url_is_never_in_logs_environment_records_or_history(
     assert len(slack.payloads) == 2  # it was used: incident and follow-up reached Slack
 
     token = slack.url.rsplit("/", 1)[-1]
+    places = where_a_secret_could_leak(aws, controller, finished, capfd, caplog)
+    everything = "".join(places.values())
+    assert "incident verified" in everything and "Verifications" in everything  # the handlers' logs are here
+    leaks = [where for where, text in places.items() if slack.url in text or token in text]
+    assert leaks == []
+
+
+def where_a_secret_could_leak(
+    aws: Any, controller: Any, finished: dict[str, Any], capfd: Any, caplog: Any
+) -> dict[str, str]:
     captured = capfd.readouterr()
     lam, sfn = aws.client("lambda"), aws.client("stepfunctions")
-    places = {
+    return {
         "function logs": "".join(i["logs"] for i in aws.runtime.invocations),
         "stdout/stderr": captured.out + captured.err,
         "logging": caplog.text,
@@ -216,9 +228,52 @@ def test_the_webhook_url_is_never_in_logs_environment_records_or_history(
             default=str,
         ),
     }
-    everything = "".join(places.values())
-    assert "incident verified" in everything and "Verifications" in everything  # the handlers' logs are here
-    leaks = [where for where, text in places.items() if slack.url in text or token in text]
+
+
+NOT_A_WEBHOOK = f"the webhook secret {SECRET} is not a Slack webhook URL"
+# (the secret's value from the catcher's base URL and a token in two halves, the error the record must show)
+MALFORMED: dict[str, tuple[Callable[[str, str, str], str], str]] = {
+    "a space in the token": (lambda base, a, b: f"{base}/services/T0/B0/{a} {b}", NOT_A_WEBHOOK),
+    "a newline in the token": (lambda base, a, b: f"{base}/services/T0/B0/{a}\n{b}", NOT_A_WEBHOOK),
+    "a tab in a JSON secret": (
+        lambda base, a, b: json.dumps({"url": f"{base}/services/T0/B0/{a}\t{b}"}),
+        NOT_A_WEBHOOK,
+    ),
+    "another host": (lambda base, a, b: f"http://evil.example/services/T0/B0/{a}{b}", NOT_A_WEBHOOK),
+    "a look-alike host in a JSON secret": (
+        lambda base, a, b: json.dumps({"url": f"https://hooks.slack.com.evil.example/services/T0/B0/{a}{b}"}),
+        NOT_A_WEBHOOK,
+    ),
+    "user info before the host": (
+        lambda base, a, b: f"https://hooks.slack.com@evil.example/services/T0/B0/{a}{b}",
+        NOT_A_WEBHOOK,
+    ),
+    "a catcher that redirects": (lambda base, a, b: f"{base}/services/T0/B0/{a}{b}", "Slack answered HTTP 302"),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+def test_a_malformed_webhook_secret_fails_slack_alone_and_its_token_goes_nowhere(
+    aws: Any, slack: SlackCatcher, capfd: Any, caplog: Any, case: str
+) -> None:
+    make, error = MALFORMED[case]
+    halves = (f"s3cr3t{secrets.token_hex(4)}", f"t0ken{secrets.token_hex(4)}")
+    base = slack.url.split("/services/", 1)[0]
+    slack.behaviour = "redirect" if case == "a catcher that redirects" else "ok"
+    controller = stack(aws, slack, make(base, *halves), LogLevel="DEBUG", VerifyBakeSeconds="0")
+    caplog.set_level(logging.DEBUG)
+    canary(aws)
+    [finished] = fire_and_wait(aws, controller, "checkout-live-errors")
+
+    assert finished["status"] == "SUCCEEDED"
+    [incident] = incidents(aws, controller)
+    assert incident.action == "rolled_back"  # a Slack failure never fails the incident
+    slack_notes = [(n["kind"], n["status"], n["error"]) for n in incident.notifications if n["channel"] == "slack"]
+    assert slack_notes == [("incident", "failed", error), ("escalated", "failed", error)]
+    assert {n["status"] for n in incident.notifications if n["channel"] != "slack"} == {"sent"}
+    assert slack.payloads == [] and slack.followed == 0  # nothing reached the catcher, no redirect was followed
+    places = where_a_secret_could_leak(aws, controller, finished, capfd, caplog)
+    leaks = [(where, half) for where, text in places.items() for half in halves if half in text]
     assert leaks == []
 
 
