@@ -22,6 +22,7 @@ from rich.console import Console
 
 from .aws import AWS_ERRORS, client, error_code, recorded_before_bake, wait_for_execution
 from .model import Incident
+from .terminal import block, line
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 out = Console()
@@ -93,25 +94,34 @@ def demo(
 ) -> None:
     """Deploy the controller into the embedded emulator, play the scenarios, print the timeline."""
     from .emulator.demo import Outcome, play
+    from .mrkdwn import shown
     from .report import print_incident
 
     def show(outcome: Outcome) -> None:
         if as_json:
             return
         s = outcome.scenario
-        mark = "[green]as expected[/]" if outcome.ok else "[bold red]NOT as expected[/]"
-        out.rule(f"[bold]{s.name}[/]: {s.story}")
+        mark = ("as expected", "green") if outcome.ok else ("NOT as expected", "bold red")
+        out.rule(line((s.name, "bold"), f": {s.story}"))
         if outcome.incident:
-            print_incident(out, outcome.incident, title=f"{outcome.incident.incident_id}  ({mark})")
+            print_incident(out, outcome.incident, title=line(f"{outcome.incident.incident_id}  (", mark, ")"))
         for message in outcome.messages:
-            out.print(f"  [dim]on-call received:[/] [bold]{message.get('Subject', '')}[/]")
-            for line in str(message.get("Message", "")).splitlines():
-                out.print(f"    {line}", markup=False, highlight=False)
+            out.print(line("  ", ("on-call received:", "dim"), " ", (str(message.get("Subject", "")), "bold")))
+            for text in str(message.get("Message", "")).splitlines():
+                out.print(line(f"    {text}"))
         for payload in outcome.slack:
-            fields = [f["text"].replace("\n", ": ", 1) for b in payload["blocks"] for f in b.get("fields", [])]
-            out.print(f"  [dim]Slack received:[/] [bold]{payload['text']}[/]  {' | '.join(fields)[:200]}")
+            fields = [shown(f["text"]).replace("\n", ": ", 1) for b in payload["blocks"] for f in b.get("fields", [])]
+            out.print(
+                line(
+                    "  ",
+                    ("Slack received:", "dim"),
+                    " ",
+                    (shown(payload["text"]), "bold"),
+                    f"  {' | '.join(fields)[:200]}",
+                )
+            )
         for problem in outcome.problems:
-            out.print(f"  [red]problem:[/] {problem}")
+            out.print(line("  ", ("problem:", "red"), f" {problem}"))
 
     if not as_json:
         out.print("[bold]rollbackctl demo[/]: deploying template.yaml into the embedded AWS emulator ...")
@@ -238,7 +248,7 @@ def run(
         execution_arn = outputs["StateMachineArn"].replace(":stateMachine:", ":execution:") + f":{name}"
         started = "this file was already run as"
     if not as_json:
-        err.print(f"{started} {execution_arn}")
+        err.print(line(f"{started} {execution_arn}"))
     try:
         described, record = _wait_for_incident(sfn, execution_arn, timeout, wait_verify)
     except TimeoutError as exc:
@@ -247,7 +257,9 @@ def run(
         incident: Incident | None = Incident.from_dict(record)
         if not as_json:
             bake = (record.get("verify") or {}).get("bake_seconds")
-            err.print(f"verifying after a {bake} s bake: the follow-up goes to on-call then (rollbackctl history)")
+            err.print(
+                line(f"verifying after a {bake} s bake: the follow-up goes to on-call then (rollbackctl history)")
+            )
     elif described["status"] == "SUCCEEDED":
         incident = Incident.from_dict(json.loads(described["output"]))
     else:
@@ -257,7 +269,7 @@ def run(
             fail(f"workflow {described['status']}: {described.get('error', '')} {described.get('cause', '')}", 1)
     assert incident is not None
     if incident.decision == "duplicate" and not as_json:
-        out.print(f"[dim]{incident.reason}[/]")
+        out.print(line((incident.reason, "dim")))
         raise typer.Exit(0)
     if as_json:
         print_json(incident.to_dict())
@@ -321,11 +333,13 @@ def unblock(
     if as_json:
         print_json(done)
     elif not done:
-        out.print(f"nothing to unblock: no inbound transition of {pipeline} is disabled")
+        out.print(line(f"nothing to unblock: no inbound transition of {pipeline} is disabled"))
     for entry in [] if as_json else done:
         out.print(
-            f"[green]unblocked[/] {pipeline}/{entry['stage']} (blocked by {entry.get('incident_id') or '?'}): "
-            f"{entry['reason']}"
+            line(
+                ("unblocked", "green"),
+                f" {pipeline}/{entry['stage']} (blocked by {entry.get('incident_id') or '?'}): {entry['reason']}",
+            )
         )
 
 
@@ -346,7 +360,7 @@ def _switch(value: str, reason: str) -> None:
         )
     except AWS_ERRORS as exc:
         fail(f"cannot set {KILL_SWITCH}: {exc}", 1)
-    out.print(f"kill switch [bold]{value}[/] ({description}); takes effect within 10 seconds")
+    out.print(line("kill switch ", (value, "bold"), f" ({description}); takes effect within 10 seconds"))
 
 
 @app.command()
@@ -470,11 +484,11 @@ def diagnose(
     if as_json:
         print_json({"trigger": incident.trigger.__dict__, "diagnosis": result.__dict__})
         return
-    out.print(f"[bold]{incident.trigger.kind} {incident.trigger.name}[/] ({incident.trigger.id})")
-    out.print(f"[bold]why[/]: [{result.category}] {result.summary}")
-    out.print(f"[bold]fix[/]: {result.remediation}")
+    out.print(line((f"{incident.trigger.kind} {incident.trigger.name}", "bold"), f" ({incident.trigger.id})"))
+    out.print(line(("why", "bold"), f": [{result.category}] {result.summary}"))
+    out.print(line(("fix", "bold"), f": {result.remediation}"))
     for item in result.evidence:
-        out.print(f"  - {json.dumps(item, default=str)[:400]}", markup=False, highlight=False)
+        out.print(line(f"  - {json.dumps(item, default=str)[:400]}"))
 
 
 FUNCTIONS_DIR = "functions"
@@ -530,7 +544,7 @@ def invoke(
         if aws is not None:
             aws.stop()
     if logs:
-        err.print(logs.rstrip(), markup=False, highlight=False)
+        err.print(block(logs.rstrip()))
     sys.stdout.write(json.dumps(json.loads(payload), indent=2) + "\n")
     raise typer.Exit(1 if errored else 0)
 

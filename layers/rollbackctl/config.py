@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +12,12 @@ MODES = ("enforce", "dry-run")
 # TargetOptIn: "any" acts on every target an alarm or event names; "tag" only on targets that carry
 # rollback:managed=true themselves (DESIGN.md "Who may make rollbackctl act").
 OPT_INS = ("any", "tag")
+# Set only by the embedded emulator's in-process runtime (emulator/runtime.py), never by template.yaml: with it,
+# the Slack webhook may also be http://127.0.0.1:PORT/services/... so that a local Slack catcher works.
+EMULATOR_SLACK_LOOPBACK = "ROLLBACKCTL_EMULATOR_SLACK_LOOPBACK"
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$"
+)
 
 
 class ConfigError(RuntimeError):
@@ -74,19 +81,30 @@ class NotifySettings:
     """What only the notify and verify functions read: the channels beyond the SNS topic, and the bake.
 
     ``SLACK_WEBHOOK_SECRET_ID`` must be set but may be empty (Slack off); it names a Secrets Manager secret,
-    never the webhook URL itself.
+    never the webhook URL itself. ``SLACK_ALLOWED_HOSTS`` (template parameter ``SlackWebhookHosts``) must be set
+    but may be empty: hosts a webhook URL may name besides hooks.slack.com, comma-separated.
     """
 
     chatbot_topic_arn: str
     slack_webhook_secret_id: str
     verify_bake_seconds: int
     notify_ignored: bool
+    slack_allowed_hosts: tuple[str, ...] = ()
+    # http://127.0.0.1:PORT/services/... accepted too: only where the emulator set EMULATOR_SLACK_LOOPBACK
+    slack_loopback: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> NotifySettings:
         env = os.environ if env is None else env
-        required = ("CHATBOT_TOPIC_ARN", "SLACK_WEBHOOK_SECRET_ID", "VERIFY_BAKE_SECONDS", "NOTIFY_IGNORED")
-        missing = [var for var in required if var not in env or (var != "SLACK_WEBHOOK_SECRET_ID" and not env[var])]
+        required = (
+            "CHATBOT_TOPIC_ARN",
+            "SLACK_WEBHOOK_SECRET_ID",
+            "SLACK_ALLOWED_HOSTS",
+            "VERIFY_BAKE_SECONDS",
+            "NOTIFY_IGNORED",
+        )
+        may_be_empty = ("SLACK_WEBHOOK_SECRET_ID", "SLACK_ALLOWED_HOSTS")
+        missing = [var for var in required if var not in env or (var not in may_be_empty and not env[var])]
         if missing:
             raise ConfigError(f"missing environment variable(s): {', '.join(missing)}")
         secret_id = env["SLACK_WEBHOOK_SECRET_ID"].strip()
@@ -100,4 +118,9 @@ class NotifySettings:
         flag = env["NOTIFY_IGNORED"].strip().lower()
         if flag not in ("true", "false"):
             raise ConfigError(f"NOTIFY_IGNORED must be true or false, got {env['NOTIFY_IGNORED']!r}")
-        return cls(env["CHATBOT_TOPIC_ARN"], secret_id, bake, flag == "true")
+        hosts = tuple(h.strip().lower() for h in env["SLACK_ALLOWED_HOSTS"].split(",") if h.strip())
+        bad = [h for h in hosts if not _HOSTNAME.match(h)]
+        if bad:
+            raise ConfigError(f"SLACK_ALLOWED_HOSTS must be host names separated by commas, got {', '.join(bad)!r}")
+        loopback = env.get(EMULATOR_SLACK_LOOPBACK, "") == "true"
+        return cls(env["CHATBOT_TOPIC_ARN"], secret_id, bake, flag == "true", hosts, loopback)

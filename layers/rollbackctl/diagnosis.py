@@ -8,10 +8,17 @@ adding a row. Evidence no rule knows is ``unclassified``, and kept as it came.
 
 The taxonomy is ../shared/docs/FAILURES.md: every CodeDeploy error code, every CodePipeline failure
 type, the CodeBuild phases, and the causes the troubleshooting guides name.
+
+The diagnosis travels in the incident through every Step Functions state (256 KB of payload at most) and
+into its DynamoDB record (400 KB an item), so it is bounded (:func:`bounded`): at most ``MAX_EVIDENCE``
+items of at most ``ITEM_BYTES`` of JSON each, summary and remediation of at most ``TEXT_LIMIT`` characters,
+``BUDGET`` bytes in all. The rules see all the evidence first; what is cut says so (``truncated``), and a last
+item from ``rollbackctl`` says how many items were left out.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -369,6 +376,67 @@ def _matches(rule: Rule, item: dict[str, Any]) -> bool:
     return rule.code == code
 
 
+# 64 KB for the diagnosis leaves the incident around it well under Step Functions' 256 KB payload limit.
+BUDGET = 64 * 1024
+MAX_EVIDENCE = 12
+ITEM_BYTES = 4 * 1024
+STRING_LIMIT = 500  # characters of any one string in an evidence item that is over ITEM_BYTES
+TEXT_LIMIT = 1000  # characters of the summary and of the remediation
+CORE_KEYS = ("source", "code", "missing", "status", "message", "link")
+
+
+def _size(value: Any) -> int:
+    """JSON bytes as a Lambda result carries it (ASCII-escaped: never smaller than its UTF-8)."""
+    return len(json.dumps(value, default=str))
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def _clip_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return _clip(value, STRING_LIMIT)
+    if isinstance(value, int | float | bool) or value is None:
+        return value
+    return _clip(json.dumps(value, default=str), STRING_LIMIT)  # a nested dict or list, as its JSON text
+
+
+def _bounded_item(item: dict[str, Any]) -> dict[str, Any]:
+    """The item as it came when it fits ITEM_BYTES; else every string cut, then only its core keys if need be."""
+    if _size(item) <= ITEM_BYTES:
+        return item
+    cut = {str(k): _clip_value(v) for k, v in item.items()}
+    if _size(cut) > ITEM_BYTES:
+        cut = {k: cut[k] for k in CORE_KEYS if k in cut}
+    return {**cut, "truncated": True}
+
+
+def bounded(evidence: list[dict[str, Any]], keep: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """At most MAX_EVIDENCE items (``keep``, the one the diagnosis rests on, always among them), each within
+    ITEM_BYTES, and together within what BUDGET leaves after the summary and the remediation; a last item says
+    how many were left out."""
+    chosen = list(evidence[:MAX_EVIDENCE])
+    if keep is not None and keep not in chosen and len(evidence) > MAX_EVIDENCE:
+        chosen[-1] = keep
+    items = [_bounded_item(item) for item in chosen]
+    room = BUDGET - 2 * TEXT_LIMIT * 6 - 1024  # the summary and remediation at their longest, and the marker
+    while items and _size(items) > room:
+        items.pop()
+    dropped = len(evidence) - len(items)
+    if dropped:
+        items.append(
+            {
+                "source": "rollbackctl",
+                "code": "truncated",
+                "truncated": dropped,
+                "message": f"{dropped} more evidence items were left out to keep the incident under its size "
+                f"budget ({len(items)} of {len(evidence)} kept)",
+            }
+        )
+    return items
+
+
 class _Fields(dict[str, Any]):
     def __missing__(self, key: str) -> str:
         return "?"
@@ -390,9 +458,14 @@ def classify(evidence: list[dict[str, Any]]) -> Diagnosis:
         return Diagnosis(
             UNCLASSIFIED,
             f"No rule explains this yet ({summary[:300]})",
-            list(evidence),
+            bounded(evidence),
             "Read the evidence below; add a rule in rollbackctl/diagnosis.py once the cause is known",
         )
     rule, item = best
     summary = rule.summary.format_map(_Fields({"message": "", **item}))
-    return Diagnosis(rule.category, summary, list(evidence), rule.remediation.format_map(_Fields(item)))
+    return Diagnosis(
+        rule.category,
+        _clip(summary, TEXT_LIMIT),
+        bounded(evidence, keep=item),
+        _clip(rule.remediation.format_map(_Fields(item)), TEXT_LIMIT),
+    )

@@ -155,7 +155,9 @@ class Incident:
         self.steps.append({"step": step, "status": status, "detail": detail, "at": iso(utcnow())})
 
 
-def incident_id_for(trigger: Trigger, started_at: datetime) -> str:
-    """Sortable and readable: the day it started, plus a digest of what fired."""
-    digest = hashlib.sha256(f"{trigger.id}|{trigger.time}|{trigger.event_id}".encode()).hexdigest()[:8]
+def incident_id_for(trigger: Trigger, started_at: datetime, salt: str = "") -> str:
+    """Sortable and readable: the day it started, plus a digest of what fired (and ``salt``, which keeps an
+    incident about the same trigger apart from the one triage opened, e.g. a failure whose input was not sealed)."""
+    seed = f"{trigger.id}|{trigger.time}|{trigger.event_id}" + (f"|{salt}" if salt else "")
+    digest = hashlib.sha256(seed.encode()).hexdigest()[:8]
     return f"inc-{started_at:%Y%m%dT%H%M%S}-{digest}"

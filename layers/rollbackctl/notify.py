@@ -3,6 +3,9 @@
 Channels: the SNS topic (plain text for a phone, with ``severity``/``action``/``target``/``kind`` attributes
 to filter on), the Chatbot topic (AWS Chatbot's custom-notification JSON), and Slack directly when a webhook
 secret is configured (Block Kit). The verify step's follow-ups (recovered, still alarming) go the same way.
+
+Names, reasons and build messages come from outside: the SNS text shows them as they are, one line each
+(``plaintext``); Slack and Chatbot get them through ``mrkdwn.text``, so they are data, never markup.
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
-from . import kinds
+from . import kinds, mrkdwn
 from .aws import AWS_ERRORS, Clients, error_code
 from .config import NotifySettings, Settings
 from .model import Incident, iso, short_target, short_version, utcnow
+from .plaintext import clean
 from .slack import SlackError, SlackWebhook
 
 HEADLINE = {
@@ -38,7 +42,7 @@ SUBJECT_LIMIT = 99
 
 
 def _ascii(text: str, limit: int) -> str:
-    text = text.encode("ascii", "replace").decode("ascii")
+    text = clean(text).encode("ascii", "replace").decode("ascii")
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -120,7 +124,7 @@ def body(incident: Incident, kind: Kind = "incident") -> str:
             f"Fix:        {incident.diagnosis.remediation}",
         ]
     lines += ["", f"Incident {incident.incident_id}: rollbackctl history --json"]
-    return "\n".join(lines)
+    return "\n".join(clean(line) for line in lines)
 
 
 def _follow_up_headline(incident: Incident, kind: Kind) -> str:
@@ -151,7 +155,7 @@ def _follow_up_body(incident: Incident, kind: Kind) -> str:
     if (incident.verification or {}).get("error"):
         lines.append(f"Error:      {incident.verification['error']}")  # type: ignore[index]
     lines += ["", f"Incident {incident.incident_id}: rollbackctl history --json"]
-    return "\n".join(lines)
+    return "\n".join(clean(line) for line in lines)
 
 
 def links(incident: Incident) -> list[tuple[str, str]]:
@@ -177,34 +181,41 @@ def links(incident: Incident) -> list[tuple[str, str]]:
 def chatbot_message(incident: Incident, kind: Kind = "incident") -> dict[str, Any]:
     """AWS Chatbot (Amazon Q Developer in chat applications) custom notification: a Slack channel wired to the
     Chatbot topic gets a rich message, and no webhook secret lives in this stack. Follow-ups thread under the
-    incident (``threadId``)."""
+    incident (``threadId``). ``client-markdown`` is rendered in the chat platform's markdown, so the title,
+    description, next steps and keywords are mrkdwn: every value in them goes through ``mrkdwn.text``."""
+    text = mrkdwn.text
     if kind == "incident":
-        description = [f"*What fired:* {' / '.join(fired(incident))}", f"*Why:* {incident.reason}"]
+        description = [f"*What fired:* {text(' / '.join(fired(incident)))}", f"*Why:* {text(incident.reason)}"]
         if incident.from_version and incident.to_version:
-            description.insert(1, f"*Versions:* {_versions(incident)}")
+            description.insert(1, f"*Versions:* {text(_versions(incident))}")
         if incident.time_to_restore_ms is not None:
             description.append(f"*Time to restore:* {incident.time_to_restore_ms} ms")
         if incident.diagnosis.summary:
-            description.append(f"*Diagnosis:* [{incident.diagnosis.category}] {incident.diagnosis.summary}")
-        next_steps = [incident.diagnosis.remediation] if incident.diagnosis.remediation else []
+            description.append(f"*Diagnosis:* {text(f'[{incident.diagnosis.category}] {incident.diagnosis.summary}')}")
+        next_steps = [text(incident.diagnosis.remediation)] if incident.diagnosis.remediation else []
     else:
-        description = [_follow_up_headline(incident, kind), f"*Alarms:* {_verification_line(incident)}"]
+        description = [
+            text(_follow_up_headline(incident, kind)),
+            f"*Alarms:* {text(_verification_line(incident))}",
+        ]
         next_steps = ["Page the owning team: the rollback did not fix it."] if kind == "escalated" else []
-    next_steps += [f"<{url}|{label}>" for label, url in links(incident)]
+    next_steps += [mrkdwn.link(url, label) for label, url in links(incident)]
     return {
         "version": "1.0",
         "source": "custom",
         "id": f"{incident.incident_id}:{kind}",
         "content": {
             "textType": "client-markdown",
-            "title": subject(incident, kind).removeprefix("[rollbackctl] "),
-            "description": "\n".join(description)[:3500],
-            "nextSteps": next_steps[:5],
-            "keywords": [severity(incident, kind), incident.action or "failed", short_target(incident.target)],
+            "title": text(subject(incident, kind).removeprefix("[rollbackctl] ")),
+            "description": mrkdwn.cut("\n".join(description), 3500),
+            "nextSteps": [mrkdwn.cut(step, 1000) for step in next_steps[:5]],
+            "keywords": [
+                text(k) for k in (severity(incident, kind), incident.action or "failed", short_target(incident.target))
+            ],
         },
         "metadata": {
             "threadId": incident.incident_id,
-            "summary": subject(incident, kind),
+            "summary": text(subject(incident, kind)),
             "eventType": f"rollbackctl.{kind}",
             "relatedResources": [r for r in (incident.target, incident.trigger.id) if r],
             "additionalContext": {"incident_id": incident.incident_id, "severity": severity(incident, kind)},
@@ -212,47 +223,44 @@ def chatbot_message(incident: Incident, kind: Kind = "incident") -> dict[str, An
     }
 
 
-def _mrkdwn(text: str, limit: int = 2900) -> dict[str, str]:
-    return {"type": "mrkdwn", "text": text[:limit]}
-
-
 def slack_payload(incident: Incident, kind: Kind = "incident") -> dict[str, Any]:
-    """Block Kit: a header, the facts as fields, the diagnosis and its fix, links."""
+    """Block Kit: a header, the facts as fields, the diagnosis and its fix, links. Labels are our markup; every
+    value goes through ``mrkdwn.text`` (and every text object is verbatim: Slack parses nothing of its own)."""
+    text, section = mrkdwn.text, mrkdwn.section_text
     header = {"type": "header", "text": {"type": "plain_text", "text": subject(incident, kind)[14:150]}}
     if kind == "incident":
+        restore = f"{incident.time_to_restore_ms} ms" if incident.time_to_restore_ms is not None else "-"
         fields = [
-            _mrkdwn(f"*Alarm*\n{' / '.join(fired(incident))}", 1900),
-            _mrkdwn(f"*Target*\n{short_target(incident.target)}"),
-            _mrkdwn(f"*From -> to*\n{_versions(incident) or '-'}"),
-            _mrkdwn(f"*Action*\n{incident.action} ({incident.mode})"),
-            _mrkdwn(
-                "*Time to restore*\n"
-                + (f"{incident.time_to_restore_ms} ms" if incident.time_to_restore_ms is not None else "-")
-            ),
-            _mrkdwn(f"*Severity*\n{severity(incident, kind)}"),
+            section(f"*Alarm*\n{text(' / '.join(fired(incident)))}", 1900),
+            section(f"*Target*\n{text(short_target(incident.target))}"),
+            section(f"*From -&gt; to*\n{text(_versions(incident) or '-')}"),
+            section(f"*Action*\n{text(f'{incident.action} ({incident.mode})')}"),
+            section(f"*Time to restore*\n{restore}"),
+            section(f"*Severity*\n{text(severity(incident, kind))}"),
         ]
         blocks: list[dict[str, Any]] = [header, {"type": "section", "fields": fields}]
-        blocks.append({"type": "section", "text": _mrkdwn(f"*Why*\n{incident.reason}")})
+        blocks.append({"type": "section", "text": section(f"*Why*\n{text(incident.reason)}")})
         if incident.diagnosis.summary:
             blocks.append(
                 {
                     "type": "section",
-                    "text": _mrkdwn(
-                        f"*Diagnosis* [{incident.diagnosis.category}]\n{incident.diagnosis.summary}\n"
-                        f"*Fix*\n{incident.diagnosis.remediation}"
+                    "text": section(
+                        f"*Diagnosis* {text(f'[{incident.diagnosis.category}]')}\n{text(incident.diagnosis.summary)}\n"
+                        f"*Fix*\n{text(incident.diagnosis.remediation)}"
                     ),
                 }
             )
     else:
         blocks = [
             header,
-            {"type": "section", "text": _mrkdwn(_follow_up_headline(incident, kind))},
-            {"type": "section", "text": _mrkdwn(f"*Alarms*\n{_verification_line(incident)}")},
+            {"type": "section", "text": section(text(_follow_up_headline(incident, kind)))},
+            {"type": "section", "text": section(f"*Alarms*\n{text(_verification_line(incident))}")},
         ]
-    link_text = " | ".join(f"<{url}|{label}>" for label, url in links(incident))
-    context = f"Incident {incident.incident_id}" + (f" | {link_text}" if link_text else "")
-    blocks.append({"type": "context", "elements": [_mrkdwn(context, 2900)]})
-    return {"text": subject(incident, kind), "blocks": blocks}
+    link_text = " | ".join(mrkdwn.link(url, label) for label, url in links(incident))
+    context = f"Incident {text(incident.incident_id)}" + (f" | {link_text}" if link_text else "")
+    blocks.append({"type": "context", "elements": [section(context, 2900)]})
+    # The message's own text is mrkdwn too (the notification and the fallback show it).
+    return {"text": text(subject(incident, kind)), "blocks": blocks}
 
 
 class Notifier:
@@ -262,7 +270,12 @@ class Notifier:
     def __init__(self, clients: Clients, settings: Settings, channels: NotifySettings) -> None:
         self.clients, self.settings, self.channels = clients, settings, channels
         self.slack = (
-            SlackWebhook(clients.secretsmanager, channels.slack_webhook_secret_id)
+            SlackWebhook(
+                clients.secretsmanager,
+                channels.slack_webhook_secret_id,
+                hosts=channels.slack_allowed_hosts,
+                loopback=channels.slack_loopback,
+            )
             if channels.slack_webhook_secret_id
             else None
         )

@@ -51,7 +51,10 @@ def _untrusted(payload: dict[str, Any], error: dict[str, Any], forged: str, exec
         trigger = events.parse(payload).trigger()
     except events.InvalidEvent:
         trigger = Trigger(kind="unknown", name=events.describe(payload)[:300], id="", state="", time=iso(started))
-    incident = Incident(incident_id_for(trigger, started), trigger, iso(started), owner=execution or "")
+    # Never the id triage gives the same trigger: this incident must not overwrite that one's record.
+    incident = Incident(
+        incident_id_for(trigger, started, salt=f"unsealed|{execution}"), trigger, iso(started), owner=execution or ""
+    )
     incident_from_failure(incident, error)
     if forged:
         incident.reason += f"; its input was not trusted ({forged[:300]})"

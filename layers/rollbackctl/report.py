@@ -5,8 +5,10 @@ from __future__ import annotations
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from .model import Incident, parse_time, short_target, short_version
+from .terminal import Part, line
 
 STYLE = {"rolled_back": "green", "dry_run": "cyan", "refused": "yellow", "failed": "bold red", "ignored": "dim"}
 
@@ -19,30 +21,37 @@ def _offset(start: str, when: str | None) -> str:
 
 
 def timeline(incident: Incident) -> Table:
-    """What fired, what was decided, what changed, who was told; offsets from the alarm."""
+    """What fired, what was decided, what changed, who was told; offsets from the alarm. Every cell is a
+    ``terminal.line``: names, reasons and messages are printed as the text they are, never as markup."""
     t = incident.trigger
     table = Table(show_header=False, box=None, padding=(0, 1))
     table.add_column(style="dim", justify="right")
     table.add_column()
     start = t.time
-    table.add_row(_offset(start, t.time) or "+0 ms", f"{t.kind} [bold]{t.name}[/] -> {t.state or '?'}")
+    table.add_row(_offset(start, t.time) or "+0 ms", line(f"{t.kind} ", (t.name, "bold"), f" -> {t.state or '?'}"))
     table.add_row(_offset(start, incident.started_at), "workflow started (triage)")
     style = STYLE.get(incident.action or "failed", "")
-    table.add_row("", f"decision: [{style}]{incident.action}[/] - {incident.reason}")
+    table.add_row("", line("decision: ", (str(incident.action), style), f" - {incident.reason}"))
     if incident.restored_at:
         table.add_row(
             _offset(start, incident.restored_at),
-            f"[green]traffic restored[/]: {short_target(incident.target)} {short_version(incident.from_version)} -> "
-            f"{short_version(incident.to_version)} ({incident.time_to_restore_ms} ms after the workflow started)",
+            line(
+                ("traffic restored", "green"),
+                f": {short_target(incident.target)} {short_version(incident.from_version)} -> "
+                f"{short_version(incident.to_version)} ({incident.time_to_restore_ms} ms after the workflow started)",
+            ),
         )
     for step in incident.steps:
         if step["step"] != "restore":
-            table.add_row(_offset(start, step.get("at")), f"{step['step']}: {step['status']} - {step['detail']}")
+            table.add_row(_offset(start, step.get("at")), line(f"{step['step']}: {step['status']} - {step['detail']}"))
     if incident.diagnosis.summary:
-        table.add_row("", f"[bold]why[/]: [{incident.diagnosis.category}] {incident.diagnosis.summary}")
-        table.add_row("", f"[bold]fix[/]: {incident.diagnosis.remediation}")
+        diagnosis = incident.diagnosis
+        table.add_row("", line(("why", "bold"), f": [{diagnosis.category}] {diagnosis.summary}"))
+        table.add_row("", line(("fix", "bold"), f": {diagnosis.remediation}"))
     for more in incident.joined:
-        table.add_row(_offset(start, more.get("time")), f"{more.get('kind')} [bold]{more.get('name')}[/] joined")
+        table.add_row(
+            _offset(start, more.get("time")), line(f"{more.get('kind')} ", (str(more.get("name")), "bold"), " joined")
+        )
     verification = incident.verification or {}
     for kind in ("incident", "recovered", "escalated", "unverified"):
         notes = [n for n in incident.notifications if n.get("kind", "incident") == kind]
@@ -53,25 +62,29 @@ def timeline(incident: Incident) -> Table:
             alarms = ", ".join(f"{a} {s}" for a, s in sorted((verification.get("alarms") or {}).items()))
             table.add_row(
                 _offset(start, verification.get("checked_at")),
-                f"[{style}]verified: {verification.get('status')}[/] after a {verification.get('bake_seconds')} s "
-                f"bake ({alarms})",
+                line(
+                    (f"verified: {verification.get('status')}", style),
+                    f" after a {verification.get('bake_seconds')} s bake ({alarms})",
+                ),
             )
-        channels = ", ".join(
-            n["channel"] + ("" if n.get("status", "sent") == "sent" else f" [red]failed: {n.get('error', '')}[/]")
-            for n in notes
-        )
+        channels: list[Part] = []
+        for n in notes:
+            channels += [", "] if channels else []
+            channels.append(str(n["channel"]))
+            if n.get("status", "sent") != "sent":
+                channels.append((f" failed: {n.get('error', '')}", "red"))
         what = "on-call notified" if kind == "incident" else f"follow-up ({kind}) sent"
-        table.add_row(_offset(start, notes[0].get("sent_at")), f"{what}: {channels}")
+        table.add_row(_offset(start, notes[0].get("sent_at")), line(f"{what}: ", *channels))
     return table
 
 
-def print_incident(console: Console, incident: Incident, title: str | None = None) -> None:
+def print_incident(console: Console, incident: Incident, title: str | Text | None = None) -> None:
     style = STYLE.get(incident.action or "failed", "")
     console.print(
         Panel(
             timeline(incident),
-            title=title or incident.incident_id,
-            subtitle=f"[{style}]{incident.action}[/]",
+            title=title or line(incident.incident_id),
+            subtitle=line((str(incident.action), style)),
             title_align="left",
         )
     )
@@ -86,12 +99,12 @@ def history_table(incidents: list[Incident]) -> Table:
         restore = f"{i.time_to_restore_ms} ms" if i.time_to_restore_ms is not None else ""
         style = STYLE.get(i.action or "failed", "")
         table.add_row(
-            i.started_at,
-            i.incident_id,
-            i.trigger.name,
-            short_target(i.target),
-            f"[{style}]{i.action}[/]",
-            versions,
-            restore,
+            line(i.started_at),
+            line(i.incident_id),
+            line(i.trigger.name),
+            line(short_target(i.target)),
+            line((str(i.action), style)),
+            line(versions),
+            line(restore),
         )
     return table

@@ -3,7 +3,15 @@
 The URL is a credential (anyone holding it can post to the channel). It is read at run time through
 Powertools' SecretsProvider (cached for ``CACHE_SECONDS``), held only in memory, and never put in an
 environment variable, a log line, an error message or the incident record: errors are reported by kind
-("HTTP 500", "timed out"), and any text that could carry the URL is scrubbed before it is kept.
+("the webhook secret ... is not a Slack webhook URL", "Slack answered HTTP 500", "Slack did not answer within
+3 s"), and every exception the post can raise is caught and replaced by its kind, so no exception text (which
+can quote the URL: http.client.InvalidURL does) goes anywhere.
+
+What is accepted (:func:`is_webhook_url`): ``https://hooks.slack.com/services/...`` (or a host named in the
+stack's ``SlackWebhookHosts``), on the default port, with no user or password, no query or fragment, and
+nothing but printable ASCII: no whitespace or control character anywhere. ``http://127.0.0.1:PORT/services/...``
+only where the embedded emulator says so (``config.EMULATOR_SLACK_LOOPBACK``). Redirects are never followed:
+a 3xx is a failure ("Slack answered HTTP 302"), so the message and its URL go nowhere else.
 """
 
 from __future__ import annotations
@@ -12,13 +20,35 @@ import json
 import logging
 import re
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections.abc import Collection
 from typing import Any
 
 CACHE_SECONDS = 300
 TIMEOUT_SECONDS = 3.0
-# Slack's incoming webhooks are https; plain http is accepted only on the loopback (a local test server).
-ALLOWED_PREFIXES = ("https://", "http://127.0.0.1:", "http://127.0.0.1/", "http://localhost:", "http://localhost/")
+SLACK_HOST = "hooks.slack.com"
+PATH_PREFIX = "/services/"
+_PRINTABLE_ASCII = re.compile(r"[\x21-\x7e]+")
+
+
+def is_webhook_url(value: str, hosts: Collection[str] = (), loopback: bool = False) -> bool:
+    """A Slack incoming-webhook URL that may be posted to (see the module's docstring)."""
+    if not _PRINTABLE_ASCII.fullmatch(value):
+        return False
+    try:
+        parts = urllib.parse.urlsplit(value)
+        port = parts.port
+    except ValueError:  # a port that is not a number, or out of range
+        return False
+    host, netloc = parts.hostname or "", parts.netloc.lower()
+    if "@" in netloc or parts.query or parts.fragment or not parts.path.startswith(PATH_PREFIX):
+        return False
+    if parts.scheme == "https":
+        return host in {SLACK_HOST, *hosts} and netloc in (host, f"{host}:443")
+    if parts.scheme == "http" and loopback:
+        return host == "127.0.0.1" and port is not None and port > 0 and netloc == f"127.0.0.1:{port}"
+    return False
 
 
 class _Redact(logging.Filter):
@@ -26,14 +56,16 @@ class _Redact(logging.Filter):
     anyone turns that on, the webhook URL is masked in those records before any handler sees them."""
 
     secrets: set[str] = set()
-    # a secret value in a GetSecretValue response or a request, and any Slack webhook URL
-    PATTERN = re.compile(r"""(["']SecretString["']\s*:\s*)(["'])(?:\\.|(?!\2).)*\2|https://hooks\.slack\.com/\S+""")
+    # a secret value in a GetSecretValue response or a request (its quotes escaped once in the JSON, twice in a
+    # bytes repr: any run of backslashes escapes the character after it), and any Slack webhook URL
+    PATTERN = re.compile(r"""(["']SecretString["']\s*:\s*)(["'])(?:\\+.|(?!\2).)*\2|https://hooks\.slack\.com/\S+""")
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
-        masked = self.PATTERN.sub(lambda m: f"{m.group(1)}{m.group(2)}***{m.group(2)}" if m.group(1) else "***", text)
-        for secret in self.secrets:
+        masked = text
+        for secret in sorted(self.secrets, key=len, reverse=True):  # the whole value first, then what it holds
             masked = masked.replace(secret, "***")
+        masked = self.PATTERN.sub(lambda m: f"{m.group(1)}{m.group(2)}***{m.group(2)}" if m.group(1) else "***", masked)
         if masked != text:
             record.msg, record.args = masked, ()
         return True
@@ -48,10 +80,40 @@ class SlackError(RuntimeError):
     """The message did not reach Slack. The text never contains the webhook URL."""
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A 3xx is not followed: urllib then raises it as an HTTPError (the answer Slack gave)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+def _failure(exc: BaseException, timeout: float) -> str:
+    """What went wrong, by kind only: an exception's text can quote the URL, so none of it is kept."""
+    if isinstance(exc, urllib.error.HTTPError):
+        exc.close()
+        return f"Slack answered HTTP {exc.code}"
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    if isinstance(reason, TimeoutError):
+        return f"Slack did not answer within {timeout:g} s"
+    return f"Slack could not be reached ({type(reason).__name__})"
+
+
 class SlackWebhook:
-    def __init__(self, secretsmanager: Any, secret_id: str, timeout: float = TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        secretsmanager: Any,
+        secret_id: str,
+        timeout: float = TIMEOUT_SECONDS,
+        hosts: Collection[str] = (),
+        loopback: bool = False,
+    ) -> None:
         self.secret_id = secret_id
         self.timeout = timeout
+        self.hosts = frozenset(hosts)
+        self.loopback = loopback
         self._secretsmanager = secretsmanager
         self._provider: Any = None
 
@@ -61,42 +123,37 @@ class SlackWebhook:
 
         if self._provider is None:
             self._provider = SecretsProvider(boto3_client=self._secretsmanager)
+        unreadable = ""
         try:
-            value = str(self._provider.get(self.secret_id, max_age=CACHE_SECONDS)).strip()
+            raw = str(self._provider.get(self.secret_id, max_age=CACHE_SECONDS))
         except GetParameterError as exc:
-            cause = exc.__cause__ or exc
-            raise SlackError(
-                f"the webhook secret {self.secret_id} could not be read ({type(cause).__name__})"
-            ) from None
+            unreadable = type(exc.__cause__ or exc).__name__
+        if unreadable:
+            raise SlackError(f"the webhook secret {self.secret_id} could not be read ({unreadable})")
+        value = raw.strip()
         if value.startswith("{"):  # also accept {"url": "..."} as the secret's value
             try:
-                value = str(json.loads(value).get("url", ""))
+                value = str(json.loads(value).get("url", "")).strip()
             except (ValueError, AttributeError):
                 value = ""
-        if value:
-            _Redact.secrets.add(value)
-        if not value.startswith(ALLOWED_PREFIXES):
-            raise SlackError(f"the value of secret {self.secret_id} is not an https webhook URL")
+        _Redact.secrets.update(v for v in (raw, raw.strip(), value) if len(v) >= 8)  # not "" nor "x": every log
+        if not is_webhook_url(value, self.hosts, self.loopback):
+            raise SlackError(f"the webhook secret {self.secret_id} is not a Slack webhook URL")
         return value
 
     def post(self, payload: dict[str, Any]) -> None:
         url = self._url()
-        request = urllib.request.Request(  # noqa: S310 - the scheme is checked above (https, or http on loopback)
-            url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
-        )
+        failure = ""
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310  # nosec B310
+            request = urllib.request.Request(  # noqa: S310 - is_webhook_url: https, or http on the emulator's loopback
+                url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"}, method="POST"
+            )
+            with _OPENER.open(request, timeout=self.timeout) as response:
                 status = response.status
-        except urllib.error.HTTPError as exc:
-            raise SlackError(f"Slack answered HTTP {exc.code}") from None
-        except TimeoutError:
-            raise SlackError(f"Slack did not answer within {self.timeout:g} s") from None
-        except urllib.error.URLError as exc:
-            reason = exc.reason
-            if isinstance(reason, TimeoutError):
-                raise SlackError(f"Slack did not answer within {self.timeout:g} s") from None
-            raise SlackError(f"Slack could not be reached ({type(reason).__name__})") from None
-        except OSError as exc:
-            raise SlackError(f"Slack could not be reached ({type(exc).__name__})") from None
+        except Exception as exc:  # anything at all (InvalidURL, UnicodeError, socket errors...): by kind only
+            failure = _failure(exc, self.timeout)
+        # raised here, outside the except: the SlackError carries no context that could quote the URL
+        if failure:
+            raise SlackError(failure)
         if not 200 <= status < 300:
             raise SlackError(f"Slack answered HTTP {status}")

@@ -187,3 +187,50 @@ def test_a_build_that_failed_in_a_phase_names_the_phase_and_its_message(aws: Any
     )
     assert "failing test" in diagnosis["remediation"]
     assert [e["source"] for e in diagnosis["evidence"]] == ["codepipeline", "codebuild"]
+
+
+def test_a_build_that_fails_everywhere_at_length_still_leaves_a_bounded_record(aws: Any, controller: Any) -> None:
+    """50 parallel build actions (CodePipeline's most in a stage) all fail with the longest error message and
+    summary CodePipeline keeps (5,000 and 2,048 characters): unbounded, that evidence alone is over Step
+    Functions' 256 KB payload limit. The incident is still recorded, with the evidence cut and saying so."""
+    from rollbackctl.emulator import codepipeline as codepipeline_model
+    from rollbackctl.store import IncidentStore
+
+    estate.pipeline(aws, "web-pipeline", build_shards=50)
+    cp = aws.client("codepipeline")
+    execution_id = cp.start_pipeline_execution(name="web-pipeline")["pipelineExecutionId"]
+    codepipeline_model.advance(ACCOUNT, aws.region, "web-pipeline", execution_id, "Build")
+    for action in ["Build"] + [f"Build-{n}" for n in range(2, 51)]:
+        codepipeline_model.fail_action(
+            ACCOUNT,
+            aws.region,
+            "web-pipeline",
+            execution_id,
+            "Build",
+            action,
+            "JobFailed",
+            f"{action}: " + "assertion failed: expected 200, got 500. " * 120,  # 5,000 characters
+            summary=("x" * 2048),
+            url="https://console.example/build/1",
+        )
+    event = copy.deepcopy(load_event("codepipeline-action-failed.json"))
+    event["detail"]["execution-id"] = execution_id
+    [finished] = deliver(aws, controller, event)
+
+    assert finished["status"] == "SUCCEEDED"
+    [incident] = IncidentStore(aws.client("dynamodb"), controller.outputs["IncidentTableName"]).list()
+    diagnosis = incident.diagnosis
+    assert diagnosis.category == "build-test" and diagnosis.summary.startswith("The Build action of stage Build")
+    *kept, marker = diagnosis.evidence
+    assert marker["source"] == "rollbackctl" and marker["truncated"] == 50 - len(kept)
+    assert f"{50 - len(kept)} more evidence items were left out" in marker["message"]
+    assert 0 < len(kept) < 50 and all(item["truncated"] for item in kept)  # each one cut to its size, too
+    assert len(json.dumps(incident.diagnosis.__dict__)) <= 64 * 1024
+    sizes = [
+        len(str(details.get(key, "")).encode())
+        for e in aws.client("stepfunctions").get_execution_history(executionArn=finished["executionArn"])["events"]
+        for details in e.values()
+        if isinstance(details, dict)
+        for key in ("input", "output")
+    ]
+    assert 0 < max(sizes) < 128 * 1024  # every state's payload well under Step Functions' 256 KB

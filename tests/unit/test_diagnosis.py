@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from rollbackctl import diagnosis
@@ -168,3 +170,47 @@ def test_unknown_evidence_is_unclassified_and_kept() -> None:
     assert result.category == "unclassified"
     assert result.evidence == evidence
     assert "SOMETHING_NEW" in result.summary
+
+
+def test_evidence_past_the_budget_is_cut_and_says_how_much() -> None:
+    evidence = [{"source": "codebuild", "code": "SOMETHING", "message": f"item {n}"} for n in range(30)]
+    evidence.append({"source": "codedeploy", "code": "HOOK_EXECUTION_FAILURE", "message": "the cause"})
+    result = diagnosis.classify(evidence)
+    *kept, marker = result.evidence
+    assert result.category == "application-health"  # the rules saw it all ...
+    assert evidence[-1] in kept and len(kept) == diagnosis.MAX_EVIDENCE  # ... and what they rest on is kept
+    assert marker == {
+        "source": "rollbackctl",
+        "code": "truncated",
+        "truncated": 31 - diagnosis.MAX_EVIDENCE,
+        "message": f"{31 - diagnosis.MAX_EVIDENCE} more evidence items were left out to keep the incident under "
+        f"its size budget ({diagnosis.MAX_EVIDENCE} of 31 kept)",
+    }
+
+
+def test_an_item_over_its_size_is_cut_to_it() -> None:
+    huge = {
+        "source": "codedeploy",
+        "code": "HOOK_EXECUTION_FAILURE",
+        "message": "m" * 100_000,
+        "rollback": {"x": "y" * 9000},
+    }
+    [item] = diagnosis.bounded([huge])
+    assert item["truncated"] is True and len(item["message"]) == diagnosis.STRING_LIMIT
+    assert len(json.dumps(item)) <= diagnosis.ITEM_BYTES
+    many_keys = {"source": "codebuild", "code": "BUILD", **{f"k{n}": "v" * 400 for n in range(40)}}
+    [item] = diagnosis.bounded([many_keys])
+    assert set(item) == {"source", "code", "truncated"}  # only the core keys are left when even cut it is too big
+    small = {"source": "alarm", "code": "Errors", "message": "fine"}
+    assert diagnosis.bounded([small]) == [small]  # what fits is kept exactly as it came
+
+
+def test_the_whole_diagnosis_stays_within_its_budget_at_worst() -> None:
+    worst = [
+        {"source": "codebuild", "code": f"C{n}", **{f"k{k}": "\u00e9" * 499 for k in range(20)}} for n in range(500)
+    ]
+    worst.append({"source": "codedeploy", "code": "HOOK_EXECUTION_FAILURE", "message": "\U0001f4a5" * 50_000})
+    result = diagnosis.classify(worst)
+    assert len(result.summary) <= diagnosis.TEXT_LIMIT and result.summary.endswith("\u2026")
+    assert len(json.dumps(result.__dict__)) <= diagnosis.BUDGET
+    assert result.evidence[-1]["truncated"] == len(worst) - (len(result.evidence) - 1)

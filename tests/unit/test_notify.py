@@ -3,20 +3,26 @@ settings, the webhook's URL checks, and how the verify step judges alarm states.
 
 from __future__ import annotations
 
+import http.client
 import json
+import ssl
+import urllib.error
 from typing import Any
 
 import pytest
 
 from rollbackctl import notify
-from rollbackctl.config import ConfigError, NotifySettings
-from rollbackctl.slack import SlackError, SlackWebhook
+from rollbackctl import slack as slack_module
+from rollbackctl.config import EMULATOR_SLACK_LOOPBACK, ConfigError, NotifySettings
+from rollbackctl.emulator.slack import SlackCatcher
+from rollbackctl.slack import SlackError, SlackWebhook, is_webhook_url
 from rollbackctl.verify import judge
 from tests.unit.test_config_and_model import rolled_back
 
 CHANNELS = {
     "CHATBOT_TOPIC_ARN": "arn:aws:sns:us-east-1:1:chatbot",
     "SLACK_WEBHOOK_SECRET_ID": "",
+    "SLACK_ALLOWED_HOSTS": "",
     "VERIFY_BAKE_SECONDS": "300",
     "NOTIFY_IGNORED": "false",
 }
@@ -88,6 +94,8 @@ def test_slack_payload_respects_block_kit_limits_even_for_huge_incidents() -> No
         ({"VERIFY_BAKE_SECONDS": "-1"}, "between 0 and 86400"),
         ({"NOTIFY_IGNORED": "yes"}, "true or false"),
         ({"SLACK_WEBHOOK_SECRET_ID": "https://hooks.slack.com/services/T/B/x"}, "not hold the webhook URL"),
+        ({"SLACK_ALLOWED_HOSTS": "https://hooks.example.com"}, "host names separated by commas"),
+        ({"SLACK_ALLOWED_HOSTS": "hooks.example.com,bad host"}, "host names separated by commas"),
     ],
 )
 def test_channel_settings_fail_loudly(change: dict[str, str], error: str) -> None:
@@ -97,8 +105,18 @@ def test_channel_settings_fail_loudly(change: dict[str, str], error: str) -> Non
 
 def test_an_unset_slack_secret_is_a_missing_setting_but_an_empty_one_means_off() -> None:
     assert NotifySettings.from_env(CHANNELS).slack_webhook_secret_id == ""
-    with pytest.raises(ConfigError, match="SLACK_WEBHOOK_SECRET_ID"):
-        NotifySettings.from_env({k: v for k, v in CHANNELS.items() if k != "SLACK_WEBHOOK_SECRET_ID"})
+    for var in ("SLACK_WEBHOOK_SECRET_ID", "SLACK_ALLOWED_HOSTS"):
+        with pytest.raises(ConfigError, match=var):
+            NotifySettings.from_env({k: v for k, v in CHANNELS.items() if k != var})
+
+
+def test_the_host_allow_list_and_the_emulators_loopback_flag() -> None:
+    default = NotifySettings.from_env(CHANNELS)
+    assert (default.slack_allowed_hosts, default.slack_loopback) == ((), False)
+    listed = NotifySettings.from_env({**CHANNELS, "SLACK_ALLOWED_HOSTS": " hooks.example.com, Proxy.Example.org "})
+    assert listed.slack_allowed_hosts == ("hooks.example.com", "proxy.example.org")
+    assert NotifySettings.from_env({**CHANNELS, EMULATOR_SLACK_LOOPBACK: "true"}).slack_loopback is True
+    assert NotifySettings.from_env({**CHANNELS, EMULATOR_SLACK_LOOPBACK: "1"}).slack_loopback is False
 
 
 class Secrets:
@@ -111,18 +129,122 @@ class Secrets:
         return {"SecretString": self.value}
 
 
-@pytest.mark.parametrize("value", ["http://example.com/hook", "ftp://127.0.0.1/x", "not a url", '{"url": 5}'])
-def test_a_webhook_that_is_not_https_is_refused_without_echoing_it(value: str) -> None:
+@pytest.mark.parametrize(
+    ("url", "hosts", "loopback"),
+    [
+        ("https://hooks.slack.com/services/T0/B0/abcDEF123", (), False),
+        ("https://HOOKS.Slack.com/services/T0/B0/x", (), False),
+        ("https://hooks.slack.com:443/services/T0/B0/x", (), False),
+        ("https://hooks.example.com/services/T0/B0/x", ("hooks.example.com",), False),
+        ("http://127.0.0.1:8080/services/T0/B0/x", (), True),
+    ],
+)
+def test_a_slack_webhook_url_is_accepted(url: str, hosts: tuple[str, ...], loopback: bool) -> None:
+    assert is_webhook_url(url, hosts, loopback)
+
+
+@pytest.mark.parametrize(
+    ("url", "loopback"),
+    [
+        ("http://hooks.slack.com/services/T0/B0/x", False),  # not https
+        ("ftp://hooks.slack.com/services/T0/B0/x", False),
+        ("https://evil.example/services/T0/B0/x", False),  # any other host
+        ("https://hooks.slack.com.evil.example/services/T0/B0/x", False),  # a prefix is not the host
+        ("https://hooks.slack.com./services/T0/B0/x", False),
+        ("https://hooks.slack.com@evil.example/services/T0/B0/x", False),  # userinfo
+        ("https://user:pw@hooks.slack.com/services/T0/B0/x", False),
+        ("https://hooks.slack.com\\@evil.example/services/T0/B0/x", False),
+        ("https://hooks.slack.com:8443/services/T0/B0/x", False),  # an odd port
+        ("https://hooks.slack.com:/services/T0/B0/x", False),
+        ("https://hooks.slack.com:99999/services/T0/B0/x", False),
+        ("https://hooks.slack.com/workflows/T0/B0/x", False),  # not /services/
+        ("https://hooks.slack.com/services/T0/B0/x?y=1", False),
+        ("https://hooks.slack.com/services/T0/B0/x#y", False),
+        ("https://hooks.slack.com/services/T0/B0/se cret", False),  # whitespace or control characters anywhere
+        ("https://hooks.slack.com/services/T0/B0/se\ncret", False),
+        ("https://hooks.slack.com/services/T0/B0/se\tcret", False),
+        ("https://hooks.slack.com/services/T0/B0/se\x00cret", False),
+        ("https://hooks.slack.com/services/T0/B0/s\u00e9cret", False),  # ASCII only
+        ("http://127.0.0.1:8080/services/T0/B0/x", False),  # loopback only where the emulator says so
+        ("http://127.0.0.1/services/T0/B0/x", True),  # ... with its port
+        ("http://127.0.0.1:0/services/T0/B0/x", True),
+        ("http://localhost:8080/services/T0/B0/x", True),
+        ("http://127.0.0.1:8080@evil.example/services/T0/B0/x", True),
+        ("https://127.0.0.1:8080/services/T0/B0/x", True),
+        ("", False),
+    ],
+)
+def test_anything_else_is_not_a_slack_webhook_url(url: str, loopback: bool) -> None:
+    assert not is_webhook_url(url, (), loopback)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "http://example.com/hook",
+        "ftp://127.0.0.1/x",
+        "not a url",
+        '{"url": 5}',
+        '{"url": "https://hooks.slack.com/services/T0/B0/tok en"}',
+        "https://hooks.slack.com/services/T0/B0/tok\nen",
+        '{"url": ',
+    ],
+)
+def test_a_webhook_that_is_not_a_slack_webhook_is_refused_without_echoing_it(value: str) -> None:
     with pytest.raises(SlackError) as raised:
         SlackWebhook(Secrets(value), "team/slack").post({"text": "x"})
-    assert "team/slack" in str(raised.value) and value not in str(raised.value)
+    assert str(raised.value) == "the webhook secret team/slack is not a Slack webhook URL"
+    assert raised.value.__context__ is None and raised.value.__cause__ is None
 
 
 def test_an_unreachable_slack_is_reported_by_kind_not_by_url() -> None:
     url = "http://127.0.0.1:9/services/T0/B0/very-secret-token"  # port 9: discard, nothing listens
     with pytest.raises(SlackError, match="could not be reached") as raised:
-        SlackWebhook(Secrets(url), "team/slack", timeout=1).post({"text": "x"})
+        SlackWebhook(Secrets(url), "team/slack", timeout=1, loopback=True).post({"text": "x"})
     assert "very-secret-token" not in str(raised.value)
+
+
+def test_the_json_form_of_the_secret_posts_and_a_redirect_is_not_followed() -> None:
+    with SlackCatcher() as slack:
+        webhook = SlackWebhook(Secrets(json.dumps({"url": slack.url})), "team/slack", loopback=True)
+        webhook.post({"text": "one"})
+        slack.behaviour = "redirect"
+        with pytest.raises(SlackError) as raised:
+            webhook.post({"text": "two"})
+        assert str(raised.value) == "Slack answered HTTP 302"
+        assert (slack.payloads, slack.followed) == ([{"text": "one"}], 0)
+
+
+class Opener:
+    """An opener that fails the way the standard library can, quoting the URL as it does."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def open(self, request: Any, timeout: float) -> Any:
+        raise self.error
+
+
+URL = "https://hooks.slack.com/services/T0/B0/the-secret-token"
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (http.client.InvalidURL(f"URL can't contain control characters. {URL!r}"), "InvalidURL"),
+        (UnicodeEncodeError("ascii", URL, 0, 1, f"bad {URL}"), "UnicodeEncodeError"),
+        (ValueError(f"unknown url type: {URL}"), "ValueError"),
+        (http.client.RemoteDisconnected(f"{URL} closed the connection"), "RemoteDisconnected"),
+        (urllib.error.URLError(ConnectionRefusedError(f"{URL} refused")), "ConnectionRefusedError"),
+        (ssl.SSLCertVerificationError(f"certificate for {URL}"), "SSLCertVerificationError"),
+    ],
+)
+def test_whatever_the_post_raises_is_recorded_by_kind_only(monkeypatch: Any, error: Exception, kind: str) -> None:
+    monkeypatch.setattr(slack_module, "_OPENER", Opener(error))
+    with pytest.raises(SlackError) as raised:
+        SlackWebhook(Secrets(URL), "team/slack").post({"text": "x"})
+    assert str(raised.value) == f"Slack could not be reached ({kind})"
+    assert raised.value.__context__ is None  # nothing chained could quote the URL either
 
 
 @pytest.mark.parametrize(

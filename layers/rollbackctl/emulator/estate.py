@@ -151,8 +151,18 @@ def ecs_alarm(aws: Emulator, alarm: str, cluster: str, service: str, tags: dict[
     return metric_alarm(aws, alarm, "AWS/ECS", "CPUUtilization", {"ClusterName": cluster, "ServiceName": service}, tags)
 
 
-def pipeline(aws: Emulator, name: str, deploy_provider: str = "ECS") -> None:
-    """Source -> Build -> Deploy, as most pipelines that ship a service look."""
+def pipeline(aws: Emulator, name: str, deploy_provider: str = "ECS", build_shards: int = 1) -> None:
+    """Source -> Build -> Deploy, as most pipelines that ship a service look. ``build_shards`` > 1: the Build stage
+    also runs Build-2 ... Build-N in parallel (test shards; CodePipeline allows 50 actions in a stage)."""
+    shards = [
+        {
+            "name": f"Build-{n}",
+            "actionTypeId": {"category": "Build", "owner": "AWS", "provider": "CodeBuild", "version": "1"},
+            "configuration": {"ProjectName": f"{name}-build"},
+            "inputArtifacts": [{"name": "source"}],
+        }
+        for n in range(2, build_shards + 1)
+    ]
     aws.client("codepipeline").create_pipeline(
         pipeline={
             "name": name,
@@ -184,7 +194,8 @@ def pipeline(aws: Emulator, name: str, deploy_provider: str = "ECS") -> None:
                             "configuration": {"ProjectName": f"{name}-build"},
                             "inputArtifacts": [{"name": "source"}],
                             "outputArtifacts": [{"name": "image"}],
-                        }
+                        },
+                        *shards,
                     ],
                 },
                 {

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
 
+from ..config import EMULATOR_SLACK_LOOPBACK
 from .faults import FAULTS
 
 
@@ -102,6 +103,8 @@ class InProcessRuntime:
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",  # nosec B105 - the emulator's fake credentials
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here; never patch botocore globally
+            # a local Slack catcher (http://127.0.0.1:PORT/services/...) is a webhook here, and only here
+            EMULATOR_SLACK_LOOPBACK: "true",
         }
         if self.endpoint_url:
             env["AWS_ENDPOINT_URL"] = self.endpoint_url

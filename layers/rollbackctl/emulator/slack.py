@@ -1,4 +1,5 @@
-"""A Slack incoming webhook on 127.0.0.1: it keeps what was posted, or fails on purpose (HTTP 500, too slow)."""
+"""A Slack incoming webhook on 127.0.0.1: it keeps what was posted, or fails on purpose (HTTP 500, too slow, a
+redirect elsewhere)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
-Behaviour = Literal["ok", "error", "slow"]
+Behaviour = Literal["ok", "error", "slow", "redirect"]
+FOLLOWED = "/followed"  # where a redirect points: a request here means a client followed it
 
 
 class SlackCatcher:
@@ -18,12 +20,21 @@ class SlackCatcher:
         self.behaviour: Behaviour = behaviour
         self.slow_seconds = slow_seconds
         self.payloads: list[dict[str, Any]] = []
+        self.followed = 0  # requests that came to FOLLOWED after a redirect
         self._stop = threading.Event()
         catcher = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if self.path == FOLLOWED:
+                    self.do_GET()
+                    return
+                if catcher.behaviour == "redirect":
+                    self.send_response(302)
+                    self.send_header("Location", f"http://127.0.0.1:{catcher.server.server_port}{FOLLOWED}")
+                    self.end_headers()
+                    return
                 if catcher.behaviour == "slow":
                     catcher._stop.wait(catcher.slow_seconds)
                 if catcher.behaviour == "error":
@@ -35,6 +46,12 @@ class SlackCatcher:
                 self.send_response(200)
                 self.end_headers()
                 self.wfile.write(b"ok")
+
+            def do_GET(self) -> None:
+                if self.path == FOLLOWED:
+                    catcher.followed += 1
+                self.send_response(404 if self.path != FOLLOWED else 200)
+                self.end_headers()
 
             def log_message(self, *args: Any) -> None:  # quiet
                 pass
