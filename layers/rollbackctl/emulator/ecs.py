@@ -10,7 +10,8 @@ describe them:
   (target). The new deployment is PRIMARY with rolloutState IN_PROGRESS in DescribeServices' ``deployments``
   while the previous ones stay ACTIVE, running their tasks, whatever the strategy.
 - Each deployment is an operation of model ``ecs::deployment`` (``progress.py``): it goes IN_PROGRESS ->
-  COMPLETED by itself as moto's state manager says. On completion the previous deployments go away and the
+  COMPLETED by itself as moto's state manager says (a "manual" transition counts DescribeServices and
+  DescribeServiceDeployments calls). On completion the previous deployments go away and the
   counts settle, and ECS puts "ECS Deployment State Change" (SERVICE_DEPLOYMENT_COMPLETED) on the default bus.
   A new deployment started while one is in flight stops that one (its service deployment is STOPPED).
 - ``deploymentConfiguration.strategy`` (ROLLING, BLUE_GREEN, LINEAR, CANARY, with ``bakeTimeInMinutes``,

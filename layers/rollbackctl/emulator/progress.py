@@ -231,6 +231,8 @@ class Ticker:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="emulator-progress", daemon=True)
         self._thread.start()
