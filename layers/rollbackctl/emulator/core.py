@@ -12,7 +12,7 @@ from moto import mock_aws
 from moto.core.config import default_user_config
 
 from ..aws import BOTO_CONFIG
-from . import patches
+from . import patches, progress
 from .runtime import InProcessRuntime
 
 REGION = "us-east-1"
@@ -32,7 +32,8 @@ class Emulator:
 
     ``port=None`` keeps everything in this process (tests, ``demo``); a port serves it over HTTP so
     other processes (plain boto3, ``rollbackctl run``) can use it. ``time_scale`` shortens Wait states
-    and Retry intervals (1.0 = real seconds, as AWS; only the test suite uses less).
+    and Retry intervals (1.0 = real seconds, as AWS; only the test suite uses less); it leaves the state
+    manager's "time" transitions in real seconds (see ``progress.py``).
     """
 
     def __init__(self, port: int | None = None, time_scale: float = 1.0, region: str = REGION) -> None:
@@ -72,9 +73,13 @@ class Emulator:
             self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
             self._server.start()
         patches.apply(self.runtime, self.time_scale)
+        # Operations that take time move by themselves (progress.py): local-aws as AWS does, 5 s a step until
+        # set otherwise; in process they stay where the tests and the demo put them until a transition is set.
+        progress.start(local_aws=self.port is not None)
         return self
 
     def stop(self) -> None:
+        progress.stop()
         patches.drain()
         if self._mock is not None:
             self._mock.stop()

@@ -127,12 +127,24 @@ def ecs_service(
     task_definition: str,
     tags: dict[str, str] | None = None,
     controller: str = "ECS",
+    strategy: str | None = None,
+    deployment_configuration: dict[str, Any] | None = None,
 ) -> str:
-    """A service whose first deployment has completed."""
+    """A service whose first deployment has completed. ``strategy`` (ROLLING, BLUE_GREEN, LINEAR, CANARY) goes in
+    its deploymentConfiguration with ``deployment_configuration``; a native strategy without a bake time gets
+    ``bakeTimeInMinutes`` 5 (BLUE_GREEN requires one)."""
     from . import ecs as ecs_model
 
     ecs = aws.client("ecs")
     ecs.create_cluster(clusterName=cluster)
+    kwargs: dict[str, Any] = {}
+    configuration = dict(deployment_configuration or {})
+    if strategy:
+        configuration["strategy"] = strategy
+        if strategy in ecs_model.NATIVE:
+            configuration.setdefault("bakeTimeInMinutes", 5)
+    if configuration:
+        kwargs["deploymentConfiguration"] = configuration
     arn: str = ecs.create_service(
         cluster=cluster,
         serviceName=service,
@@ -140,10 +152,25 @@ def ecs_service(
         desiredCount=2,
         deploymentController={"type": controller},
         tags=[{"key": k, "value": v} for k, v in (tags or {}).items()],
+        **kwargs,
     )["service"]["serviceArn"]
     if controller == "ECS":
         ecs_model.complete_rollout(ACCOUNT, aws.region, cluster, service)
     return arn
+
+
+def ecs_native_deployment_in_flight(
+    aws: Emulator, cluster: str, service: str, task_definition: str, stage: str = "PRODUCTION_TRAFFIC_SHIFT"
+) -> str:
+    """Start a deployment of ``task_definition`` on a service with a native strategy (BLUE_GREEN, LINEAR, CANARY)
+    and move it to lifecycle ``stage``, as ECS would be partway through it; returns the service deployment ARN."""
+    from . import ecs as ecs_model
+
+    aws.client("ecs").update_service(cluster=cluster, service=service, taskDefinition=task_definition)
+    ecs_model.set_lifecycle_stage(ACCOUNT, aws.region, cluster, service, stage)
+    deployment = ecs_model.current_deployment(ACCOUNT, aws.region, cluster, service)
+    assert deployment is not None
+    return deployment.arn
 
 
 def ecs_alarm(aws: Emulator, alarm: str, cluster: str, service: str, tags: dict[str, str] | None = None) -> str:

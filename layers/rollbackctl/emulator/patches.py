@@ -11,7 +11,8 @@
   so a second unnamed start failed with ExecutionAlreadyExists).
 - Lambda aliases get a new RevisionId on every update, and UpdateAlias with a stale RevisionId fails with
   PreconditionFailedException (412), as in AWS.
-- CodePipeline, CodeDeploy and ECS deployments: see ``codepipeline.py``, ``codedeploy.py``, ``ecs.py``.
+- CodePipeline, CodeDeploy and ECS deployments: see ``codepipeline.py``, ``codedeploy.py``, ``ecs.py``; the
+  operations among them that take time progress through moto's state manager (``progress.py``).
 - A clock scale for Wait states and Retry intervals (1.0 = real seconds, as in AWS; tests use less).
 """
 
