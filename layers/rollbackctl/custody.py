@@ -112,9 +112,12 @@ class Custody:
         if item.get("owner", {}).get("S") != incident.owner:
             raise ForgedInput(f"incident {incident.incident_id} is sealed by another execution")
         found = digest(incident)
-        if item.get("step", {}).get("S") == step and item.get("input", {}).get("S") == found:
-            return Replay(json.loads(item["output"]["S"]))
         if item.get("digest", {}).get("S") != found:
+            # Not the latest sealed state. A retry of the step that sealed it (same step, same input) gets that
+            # step's recorded output; anything else was not produced by the controller for this execution. (A step
+            # whose output equals its input, such as a read-back still under way, simply runs again.)
+            if item.get("step", {}).get("S") == step and item.get("input", {}).get("S") == found:
+                return Replay(json.loads(item["output"]["S"]))
             raise ForgedInput(f"incident {incident.incident_id} is not what the controller's previous step produced")
         if lock is not None and items.get(lock["id"]["S"], {}).get("owner", {}).get("S") != incident.owner:
             raise ForgedInput(f"incident {incident.incident_id} does not hold the lock of {incident.target}")

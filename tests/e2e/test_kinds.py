@@ -146,3 +146,45 @@ def test_an_alb_weights_rollback_keeps_target_groups_out_of_the_ledger(aws: Any,
     green = f"arn:aws:ecs:us-east-1:{ACCOUNT}:service/prod/web-green"
     versions = [e.version for e in Ledger(aws.client("dynamodb"), controller.outputs["LedgerTableName"]).entries(green)]
     assert not any(":targetgroup/" in v for v in versions), versions
+
+
+def test_an_ecs_native_blue_green_deployment_in_flight_goes_back_through_stop_service_deployment(
+    aws: Any, controller: Any, faults: Any
+) -> None:
+    import threading
+    import time
+
+    from moto.moto_api import state_manager
+
+    blue, green = estate.task_definitions(aws, "web", 2)
+    estate.ecs_service(aws, "prod", "web", blue, strategy="BLUE_GREEN")
+    deployment = estate.ecs_native_deployment_in_flight(aws, "prod", "web", green)
+    ecs = aws.client("ecs")
+
+    def ecs_works_on_the_rollback_once_asked() -> None:
+        # ECS then moves the rollback along by itself, one status a second (REQUESTED -> IN_PROGRESS ->
+        # SUCCESSFUL), while the workflow reads it back: the pace AWS sets, not the test's.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            [now] = ecs.describe_service_deployments(serviceDeploymentArns=[deployment])["serviceDeployments"]
+            if now["status"].startswith("ROLLBACK"):
+                state_manager.set_transition("ecs::deployment", {"progression": "time", "seconds": 1})
+                return
+            time.sleep(0.01)
+
+    pacer = threading.Thread(target=ecs_works_on_the_rollback_once_asked, daemon=True)
+    pacer.start()
+    estate.ecs_alarm(aws, "web-5xx", "prod", "web")
+    incident = incident_of(aws, controller, fire_and_wait(aws, controller, "web-5xx"))
+    pacer.join(timeout=5)
+
+    assert incident.action == "rolled_back", incident.reason
+    assert incident.plan is not None and incident.plan.strategy == "ecs-native"
+    assert (incident.from_version, incident.to_version) == (green, blue)
+    assert faults.mutating_calls() == [("ecs", "StopServiceDeployment")]
+    [described] = ecs.describe_service_deployments(serviceDeploymentArns=[deployment])["serviceDeployments"]
+    assert described["status"] == "ROLLBACK_SUCCESSFUL"
+    assert primary(aws) == blue
+    restore = [(s["status"], s["at"]) for s in incident.steps if s["step"] == "restore"]
+    assert [status for status, _ in restore] == ["started", "done"]  # started, then read back as finished
+    assert incident.restored_at is not None and incident.restored_at >= restore[0][1]
