@@ -7,10 +7,8 @@ VENV := .venv
 SAM_VENV := .venv-sam
 BIN := $(VENV)/bin
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
-SAM_CLI_VERSION := 1.170.0
-# checkov pins boto3 (and much else) exactly: its own environment, re-created when the version changes.
+# checkov pins boto3 (and much else) exactly: its own environment.
 CHECKOV_VENV := .venv-checkov
-CHECKOV_VERSION := 3.3.30
 CHECKOV := $(CHECKOV_VENV)/bin/checkov --skip-download --framework cloudformation --compact --quiet
 CFN_LINT := $(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules
 # The SAM template as CloudFormation (tools/translate.py, offline): cfn-lint and checkov do not expand SAM.
@@ -23,38 +21,49 @@ PY312_BIN := $(shell for p in "$$(command -v python3.12 2>/dev/null)" $$HOME/.py
 	[ -n "$$p" ] && "$$p" --version >/dev/null 2>&1 && { dirname "$$p"; break; }; done)
 
 .PHONY: help setup demo test bench lint typecheck pytest sam-validate sam-build asl local-aws clean \
-	static translate cfn-lint checkov bandit
+	static translate cfn-lint checkov bandit lock
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml
+# Every environment installs exactly its lock (tools/lock.py, make lock): each file checked against its sha256
+# (pip's hash-checking mode), wheels only (no build step fetches anything unpinned), no resolution of its own
+# (--no-deps: the lock is the whole closure; pip check confirms it). A changed lock builds the environment again
+# from scratch. pip itself is the one the interpreter bundles (ensurepip), never upgraded from the index.
+PIP_LOCKED := pip install --quiet --require-hashes --no-deps --only-binary=:all:
+
+$(VENV)/.locked: requirements/dev.txt
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[local,dev]'
+	$(BIN)/$(PIP_LOCKED) -r requirements/dev.txt
+	touch $@
+
+# The package itself, editable, on top of the locked environment (its dependencies are in the lock).
+$(VENV)/.installed: $(VENV)/.locked pyproject.toml
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/pip check
 	touch $@
 
 # SAM CLI pins boto3 exactly (and would downgrade ours): it gets its own environment.
-$(SAM_VENV)/.installed:
+$(SAM_VENV)/.installed: requirements/sam.txt
+	rm -rf $(SAM_VENV)
 	$(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/pip install --quiet 'aws-sam-cli==$(SAM_CLI_VERSION)'
+	$(SAM_VENV)/bin/$(PIP_LOCKED) -r requirements/sam.txt
+	$(SAM_VENV)/bin/pip check
 	touch $@
 
-$(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION):
-	@# a new CHECKOV_VERSION names a new stamp: the environment is built again from scratch
+$(CHECKOV_VENV)/.installed: requirements/checkov.txt
 	rm -rf $(CHECKOV_VENV)
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
-	$(CHECKOV_VENV)/bin/pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+	$(CHECKOV_VENV)/bin/$(PIP_LOCKED) -r requirements/checkov.txt
+	$(CHECKOV_VENV)/bin/pip check
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
-
-setup: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_STAMP) node_modules/.installed ## create every tool environment
+setup: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed node_modules/.installed ## create every tool environment
 
 demo: $(VENV)/.installed ## deploy into the embedded emulator and play the scenarios
 	$(BIN)/rollbackctl demo
@@ -85,13 +94,16 @@ sam-build: $(SAM_VENV)/.installed ## sam build (needs python3.12)
 asl: node_modules/.installed ## validate the state machine definitions
 	npx --no-install asl-validator --json-path statemachine/rollback.asl.json
 
+lock: $(VENV)/.installed ## regenerate every lock from its inputs (layers/requirements.in, requirements/*.in, pyproject.toml)
+	$(BIN)/python tools/lock.py
+
 translate: $(VENV)/.installed ## template.yaml as plain CloudFormation (offline) -> .aws-sam/translated/
 	$(BIN)/python tools/translate.py --template template.yaml --output $(TRANSLATED)
 
 cfn-lint: translate ## cfn-lint + serverless rules: template.yaml, its translation, pipeline/
 	$(CFN_LINT) -- template.yaml $(TRANSLATED) $(PIPELINE_TEMPLATES)
 
-checkov: translate $(CHECKOV_STAMP) ## checkov (offline): the translation, pipeline/
+checkov: translate $(CHECKOV_VENV)/.installed ## checkov (offline): the translation, pipeline/
 	$(CHECKOV) $(foreach f,$(TRANSLATED) $(PIPELINE_TEMPLATES),--file $(f))
 
 bandit: $(VENV)/.installed ## bandit on the Lambda code, the domain package and tools/

@@ -95,16 +95,21 @@ def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[st
 _CfnLoader.add_multi_constructor("!", _intrinsic)
 
 
-def load_template(path: Path) -> dict[str, Any]:
+def load_template_text(text: str, name: str = "<template>") -> dict[str, Any]:
     """Read a CloudFormation/SAM template (YAML or JSON) into plain dicts, intrinsics in their long form."""
-    loader = _CfnLoader(path.read_text(encoding="utf-8"))  # what yaml.load(text, Loader=_CfnLoader) does
+    loader = _CfnLoader(text)  # what yaml.load(text, Loader=_CfnLoader) does
     try:
         data = loader.get_single_data()
     finally:
         loader.dispose()
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: not a template (top level is {type(data).__name__})")
+        raise ValueError(f"{name}: not a template (top level is {type(data).__name__})")
     return data
+
+
+def load_template(path: Path) -> dict[str, Any]:
+    """Read a CloudFormation/SAM template file (YAML or JSON): see load_template_text."""
+    return load_template_text(path.read_text(encoding="utf-8"), str(path))
 
 
 def _localise(template: dict[str, Any], base: Path) -> dict[str, Any]:
