@@ -67,8 +67,8 @@ def test_a_kind_action_missing_from_the_template_is_caught(translated: dict[str,
     planted = copy.deepcopy(translated)
     for policy in _policies(planted, "RestoreFunctionRole"):
         for statement in policy["PolicyDocument"]["Statement"]:
-            if statement.get("Sid") == "RollServicesBack":
-                statement["Action"] = ["ecs:UpdateService"]
+            if statement.get("Sid") == "StopServiceDeployments":
+                statement["Action"] = ["ecs:DescribeServices"]
     assert kind_violations(planted) == ["RestoreFunctionRole lacks ecs:StopServiceDeployment, which a kind calls"]
 
 

@@ -28,7 +28,7 @@ from tests.static.policies import (
     star_violations,
     statement_actions,
 )
-from tools.translate import load_template, load_template_text, translate, translate_file
+from tools.translate import load_template, translate, translate_file
 
 PIPELINE = ROOT / "pipeline"
 TEMPLATES = [PIPELINE / "template.yaml", PIPELINE / "deploy-roles.yaml"]
@@ -224,44 +224,11 @@ BOUNDARY_POLICY_CHANGES = (
     "iam:DeletePolicy",
 )
 
-# What template.yaml must declare so that its roles carry the boundary (pipeline/README.md). Merged into the
-# template here while template.yaml does not declare PermissionsBoundaryArn itself; once it does, the tests
-# read template.yaml as it is.
-BOUNDARY_SNIPPET = """
-Parameters:
-  PermissionsBoundaryArn:
-    Type: String
-    Default: ""
-    AllowedPattern: ^(arn:aws[a-z-]*:iam::[0-9]{12}:policy/[A-Za-z0-9+=,.@/_-]+)?$
-    Description: >-
-      Managed policy set as the permissions boundary of every role of this stack; the delivery pipeline passes
-      the one pipeline/deploy-roles.yaml creates (its CloudFormation role creates no role without it). Empty = none.
-Conditions:
-  HasPermissionsBoundary: !Not [!Equals [!Ref PermissionsBoundaryArn, ""]]
-Globals:
-  Function:
-    PermissionsBoundary: !If [HasPermissionsBoundary, !Ref PermissionsBoundaryArn, !Ref AWS::NoValue]
-Resources:
-  RollbackStateMachine:  # its role and the roles SAM makes for its EventBridge rules
-    Properties:
-      PermissionsBoundary: !If [HasPermissionsBoundary, !Ref PermissionsBoundaryArn, !Ref AWS::NoValue]
-"""
-
-
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        merged[key] = (
-            _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
-        )
-    return merged
-
 
 def _controller_template() -> dict[str, Any]:
     template = load_template(TEMPLATE)
-    if "PermissionsBoundaryArn" in (template.get("Parameters") or {}):
-        return template
-    return _merge(template, load_template_text(BOUNDARY_SNIPPET, "BOUNDARY_SNIPPET"))
+    assert "PermissionsBoundaryArn" in template["Parameters"], "template.yaml must take the pipeline's boundary"
+    return template
 
 
 @pytest.fixture(scope="module")
@@ -573,9 +540,7 @@ def test_planted_unbounded_role_changes_are_caught(roles: dict[str, Any], change
 def test_every_role_of_the_controller_carries_the_boundary(translated: dict[str, Any]) -> None:
     arn = "arn:aws:iam::123456789012:policy/rollbackctl-permissions-boundary"
     role_ids = [name for name, r in translated["Resources"].items() if r["Type"] == "AWS::IAM::Role"]
-    assert {"TriageFunctionRole", "RollbackStateMachineRole", "RollbackStateMachineAlarmStateChangeRole"} <= set(
-        role_ids
-    )
+    assert {"TriageFunctionRole", "RollbackStateMachineRole", "WorkflowEventsRole"} <= set(role_ids)
     for value, expected in ((arn, arn), ("", None)):  # the pipeline passes it; a hand-run sam deploy may not
         resolver = Resolver(translated, {"PermissionsBoundaryArn": value})
         for name in role_ids:

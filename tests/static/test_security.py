@@ -24,7 +24,7 @@ MANAGED_ONLY = {
 }
 # The calls that change a target: with TargetOptIn=tag, IAM lets them touch only targets tagged rollback:managed=true
 # (Service Authorization Reference: lambda function and ecs service resources support aws:ResourceTag).
-TARGET_CHANGES = {"lambda:UpdateAlias", "ecs:UpdateService"}
+TARGET_CHANGES = {"lambda:UpdateAlias", "ecs:UpdateService", "ecs:StopServiceDeployment"}
 # Mutating calls that cannot carry the condition, and why (Service Authorization Reference).
 NO_TAG_CONDITION = {
     "codedeploy:StopDeployment": "StopDeployment has no resource type at all (no resource-level permissions)",
