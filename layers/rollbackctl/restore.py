@@ -79,9 +79,10 @@ def _restore(
     # Audit first: the record says what is about to change before it changes.
     IncidentStore(clients.dynamodb, settings.incident_table).put(incident)
     ledger = Ledger(clients.dynamodb, settings.ledger_table)
+    started = ""
     for attempt in range(1, MAX_DECISIONS + 1):
         try:
-            kind.apply(clients, plan)
+            started = kind.apply(clients, plan) or ""
             break
         except AWS_ERRORS as exc:
             code = error_code(exc)
@@ -104,10 +105,11 @@ def _restore(
             incident.plan, incident.from_version, incident.to_version = plan, plan.from_version, plan.to_version
             incident.record_step("restore", "skipped", f"{target.name} changed since triage ({code}); decided again")
     if kind.read_back(clients, plan) == "pending":
-        started = now()
-        until = started + timedelta(seconds=settings.restore_timeout_seconds)
-        incident.restoring = {"since": iso(started), "until": iso(until), "poll_seconds": kind.poll_seconds}
-        incident.record_step("restore", "started", f"{kind.describe(plan)}: under way, read back until it finishes")
+        since = now()
+        until = since + timedelta(seconds=settings.restore_timeout_seconds)
+        incident.restoring = {"since": iso(since), "until": iso(until), "poll_seconds": kind.poll_seconds}
+        note = started or f"{kind.describe(plan)}: under way"
+        incident.record_step("restore", "started", f"{note}; read back until it finishes")
         return
     _restored(incident, plan, clients, ledger, now)
 
@@ -139,9 +141,9 @@ def _restored(incident: Incident, plan: Plan, clients: Clients, ledger: Ledger, 
     incident.record_step("restore", "done", kind.describe(plan))
     incident.conclude("rolled_back", f"{incident.reason}; done")
     versions = kind.versions(plan)
-    if versions is not None:
+    if versions is not None:  # under the plan's target: the pipeline's, when its stage went back for the target
         bad, good = versions
-        ledger.record(incident.target, bad, "bad", f"rolled back by {incident.incident_id}")
-        ledger.record(incident.target, good, "good", f"restored by {incident.incident_id}")
+        ledger.record(plan.target, bad, "bad", f"rolled back by {incident.incident_id}")
+        ledger.record(plan.target, good, "good", f"restored by {incident.incident_id}")
     ledger.record_restore(incident.target, plan.to_version, incident.incident_id, incident.restored_at)
     pipelines.stop_in_flight(clients, incident)

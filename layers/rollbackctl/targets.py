@@ -64,19 +64,25 @@ def _dimensions(raw: Any) -> dict[str, str]:
     return {}
 
 
-def _from_metric(namespace: Any, dimensions: Any, region: str, account: str) -> str | None:
-    target = kinds.from_metric(str(namespace or ""), _dimensions(dimensions), region, account)
+def _from_metric(namespace: Any, dimensions: Any, region: str, account: str, clients: Clients | None) -> str | None:
+    """The target a metric names: directly (its dimensions), else through AWS when clients are given."""
+    space, dims = str(namespace or ""), _dimensions(dimensions)
+    target = kinds.from_metric(space, dims, region, account)
+    if target is None and clients is not None:
+        target = kinds.find(clients, space, dims, region, account)
     return target.arn if target else None
 
 
-def targets_from_event_metrics(metrics: list[dict[str, Any]], region: str, account: str) -> list[str]:
+def targets_from_event_metrics(
+    metrics: list[dict[str, Any]], region: str, account: str, clients: Clients | None = None
+) -> list[str]:
     found: list[str] = []
     for entry in metrics:
         stat = entry.get("metricStat")
         metric = stat.get("metric") if isinstance(stat, dict) else None
         if not isinstance(metric, dict):
             continue  # a metric-math expression, or something malformed: it names no target
-        arn = _from_metric(metric.get("namespace"), metric.get("dimensions"), region, account)
+        arn = _from_metric(metric.get("namespace"), metric.get("dimensions"), region, account, clients)
         if arn and arn not in found:
             found.append(arn)
     return found
@@ -93,26 +99,28 @@ def _tags(cloudwatch: Any, arn: str) -> dict[str, str]:
 
 
 def _targets_of_described_alarm(
-    cloudwatch: Any, alarm: dict[str, Any], region: str, account: str, depth: int
+    cloudwatch: Any, alarm: dict[str, Any], region: str, account: str, depth: int, clients: Clients | None
 ) -> list[str]:
     tags = _tags(cloudwatch, alarm["AlarmArn"])
     if TARGET_TAG in tags:
         return [checked_target(tags[TARGET_TAG])]
     if "AlarmRule" in alarm:
-        return _targets_of_rule(cloudwatch, alarm["AlarmRule"], region, account, depth + 1)
+        return _targets_of_rule(cloudwatch, alarm["AlarmRule"], region, account, depth + 1, clients)
     if alarm.get("Namespace"):
-        arn = _from_metric(alarm["Namespace"], alarm.get("Dimensions"), region, account)
+        arn = _from_metric(alarm["Namespace"], alarm.get("Dimensions"), region, account, clients)
         return [arn] if arn else []
     found: list[str] = []
     for query in alarm.get("Metrics", []):
         metric = (query.get("MetricStat") or {}).get("Metric") or {}
-        arn = _from_metric(metric.get("Namespace"), metric.get("Dimensions"), region, account)
+        arn = _from_metric(metric.get("Namespace"), metric.get("Dimensions"), region, account, clients)
         if arn and arn not in found:
             found.append(arn)
     return found
 
 
-def _targets_of_rule(cloudwatch: Any, rule: str, region: str, account: str, depth: int) -> list[str]:
+def _targets_of_rule(
+    cloudwatch: Any, rule: str, region: str, account: str, depth: int, clients: Clients | None
+) -> list[str]:
     if depth > MAX_COMPOSITE_DEPTH:
         return []
     names = [n.rsplit(":alarm:", 1)[-1] for n in RULE_CHILD.findall(rule)]
@@ -121,22 +129,23 @@ def _targets_of_rule(cloudwatch: Any, rule: str, region: str, account: str, dept
     described = cloudwatch.describe_alarms(AlarmNames=names[:100], AlarmTypes=["MetricAlarm", "CompositeAlarm"])
     found: list[str] = []
     for alarm in described.get("MetricAlarms", []) + described.get("CompositeAlarms", []):
-        for arn in _targets_of_described_alarm(cloudwatch, alarm, region, account, depth):
+        for arn in _targets_of_described_alarm(cloudwatch, alarm, region, account, depth, clients):
             if arn not in found:
                 found.append(arn)
     return found
 
 
-def resolve(alarm: AlarmChange, cloudwatch: Any) -> Resolution:
-    """The targets an alarm guards. Raises InvalidTarget for a tag that names no valid target."""
+def resolve(alarm: AlarmChange, cloudwatch: Any, clients: Clients | None = None) -> Resolution:
+    """The targets an alarm guards. Raises InvalidTarget for a tag that names no valid target. With ``clients``,
+    metrics that name a target only through AWS (an Auto Scaling group, an environment name) resolve too."""
     tags = _tags(cloudwatch, alarm.arn)
     if TARGET_TAG in tags:
         return Resolution([checked_target(tags[TARGET_TAG])], "tag", tags)
-    found = targets_from_event_metrics(alarm.metrics, alarm.region, alarm.account)
+    found = targets_from_event_metrics(alarm.metrics, alarm.region, alarm.account, clients)
     if found:
         return Resolution(found, "dimensions", tags)
     if alarm.alarm_rule:
-        found = _targets_of_rule(cloudwatch, alarm.alarm_rule, alarm.region, alarm.account, 1)
+        found = _targets_of_rule(cloudwatch, alarm.alarm_rule, alarm.region, alarm.account, 1, clients)
         if found:
             return Resolution(found, "composite", tags)
     return Resolution([], "", tags)
@@ -165,7 +174,7 @@ def resolve_signal(signal: events.Signal, clients: Clients) -> Named | Concluded
                 f"alarm {signal.name} moved to {signal.state}; rollbackctl acts only on a transition into ALARM",
             )
         try:
-            resolution = resolve(signal, clients.cloudwatch)
+            resolution = resolve(signal, clients.cloudwatch, clients)
         except InvalidTarget as exc:
             return Concluded("ignore", f"alarm {signal.name}: {exc}")
         if not resolution.targets:

@@ -16,7 +16,7 @@ from .claims import Claims
 from .config import Settings
 from .controls import read_kill_switch_safely
 from .custody import Custody, seal_item
-from .kinds import Refusal, Target
+from .kinds import NoWayBack, Refusal, Target, TargetKind
 from .locks import Holder, Locks
 from .model import Incident, PipelineRef, Plan, Trigger, incident_id_for, iso, parse_time, short_version, utcnow
 from .store import IncidentStore, Ledger
@@ -194,7 +194,7 @@ def _decide(
     if holder is not None:  # an incident is in progress on this target: this alarm is part of it
         return _duplicate(incident, holder, f"{trigger.kind} {trigger.name} on {target.arn}", incidents)
     try:
-        plan = kind.plan(clients, target, ledger)
+        plan = _plan(kind, target, incident, clients, ledger)
     except Refusal as exc:
         return _refuse(incident, str(exc))
     incident.plan, incident.from_version, incident.to_version = plan, plan.from_version, plan.to_version
@@ -207,6 +207,14 @@ def _decide(
         return _refuse(incident, str(exc))
     asked = f"{trigger.kind} {trigger.name} fired"
     return _guard_and_act(incident, plan, asked, mode, mode_source, read_kill_switch, settings, clients)
+
+
+def _plan(kind: TargetKind, target: Target, incident: Incident, clients: Clients, ledger: Ledger) -> Plan:
+    """The kind's own way back; for a kind that has none, the pipeline stage that ships the target."""
+    try:
+        return kind.plan(clients, target, ledger)
+    except NoWayBack as none:
+        return kinds.plan_shipping(clients, none, incident.pipeline, target, ledger)
 
 
 def _restorable(incident: Incident, plan: Plan, clients: Clients) -> None:

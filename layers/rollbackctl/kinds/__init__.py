@@ -12,27 +12,36 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..aws import Clients
-from .base import Checked, ReadBack, Refusal, RestoreIncomplete, Seen, Target, TargetKind
+from ..model import PipelineRef, Plan
+from ..store import Ledger
+from .base import Checked, NoWayBack, ReadBack, Refusal, RestoreIncomplete, Seen, Ships, Target, TargetKind
 from .ecs_service import ECS_SERVICE
 from .lambda_alias import LAMBDA_ALIAS
 
 KINDS: tuple[TargetKind, ...] = (LAMBDA_ALIAS, ECS_SERVICE)
+# The kind that puts back what it ships, for targets with no way back of their own (none yet: the pipeline stage).
+SHIPS: Ships | None = None
 _BY_NAME: dict[str, TargetKind] = {k.name: k for k in KINDS}
 
 __all__ = [
     "KINDS",
+    "SHIPS",
     "Checked",
+    "NoWayBack",
     "ReadBack",
     "Refusal",
     "RestoreIncomplete",
     "Seen",
+    "Ships",
     "Target",
     "TargetKind",
+    "find",
     "from_codedeploy",
     "from_metric",
     "labels",
     "of",
     "parse",
+    "plan_shipping",
     "short_name",
 ]
 
@@ -49,6 +58,25 @@ def of(kind_or_target: str | Target) -> TargetKind:
 
 def from_metric(namespace: str, dims: Mapping[str, str], region: str, account: str) -> Target | None:
     return next((t for k in KINDS if (t := k.from_metric(namespace, dims, region, account)) is not None), None)
+
+
+def find(clients: Clients, namespace: str, dims: Mapping[str, str], region: str, account: str) -> Target | None:
+    """A metric that names its target only through AWS (asked of every kind, after from_metric found nothing)."""
+    return next((t for k in KINDS if (t := k.find(clients, namespace, dims, region, account)) is not None), None)
+
+
+def plan_shipping(
+    clients: Clients, why: NoWayBack, pipeline: PipelineRef | None, target: Target, ledger: Ledger
+) -> Plan:
+    """The way back for a target whose kind has none (``why``): roll back the pipeline stage that ships it."""
+    if pipeline is None:
+        raise Refusal(
+            f"{why}; tag the alarm or the target rollback:pipeline=PIPELINE/STAGE with the stage that ships it, and "
+            "rollbackctl rolls that stage back instead"
+        )
+    if SHIPS is None:
+        raise Refusal(f"{why}; and rollbackctl cannot roll back pipeline {pipeline.name} itself")
+    return SHIPS.plan_shipping(clients, pipeline, target, ledger)
 
 
 def from_codedeploy(clients: Clients, deployment: dict[str, Any], region: str, account: str) -> Target | None:

@@ -13,11 +13,26 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from ..aws import Clients
-from ..model import Incident, Plan
+from ..model import Incident, PipelineRef, Plan
 from ..outcomes import Refusal, RestoreIncomplete
 from ..store import Ledger
 
-__all__ = ["Checked", "ReadBack", "Refusal", "RestoreIncomplete", "Seen", "Target", "TargetKind"]
+__all__ = [
+    "Checked",
+    "NoWayBack",
+    "ReadBack",
+    "Refusal",
+    "RestoreIncomplete",
+    "Seen",
+    "Ships",
+    "Target",
+    "TargetKind",
+]
+
+
+class NoWayBack(Refusal):
+    """The kind cannot go back by itself (a stack whose update finished): the pipeline stage that ships the target
+    may (``rollback:pipeline``); without one, this is the refusal and its reason says what to do."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +83,11 @@ class TargetKind(Protocol):
     # recognise
     def parse(self, arn: str) -> Target | None: ...
     def from_metric(self, namespace: str, dims: Mapping[str, str], region: str, account: str) -> Target | None: ...
+    # a metric that names the target only through AWS (an Auto Scaling group of a deployment group, an environment
+    # name without its application): None when this kind cannot tell, or the metric is not about it
+    def find(
+        self, clients: Clients, namespace: str, dims: Mapping[str, str], region: str, account: str
+    ) -> Target | None: ...
     def from_codedeploy(
         self, clients: Clients, deployment: dict[str, Any], region: str, account: str
     ) -> Target | None: ...
@@ -78,8 +98,9 @@ class TargetKind(Protocol):
     def plan_to(self, clients: Clients, target: Target, version: str) -> Plan: ...
     def restorable(self, clients: Clients, plan: Plan) -> Checked: ...
 
-    # act, and read back
-    def apply(self, clients: Clients, plan: Plan) -> None: ...
+    # act, and read back. ``apply`` may note in ``plan.details`` what ``read_back`` needs (a new deployment id);
+    # it returns what to tell on-call when the change takes time ("rollback deployment d-... started"), or None.
+    def apply(self, clients: Clients, plan: Plan) -> str | None: ...
     def read_back(self, clients: Clients, plan: Plan) -> ReadBack: ...
     def serving(self, clients: Clients, target: Target) -> str | None: ...
     def versions(self, plan: Plan) -> tuple[str, str] | None: ...
@@ -91,3 +112,12 @@ class TargetKind(Protocol):
 
     # feed the ledger
     def seen(self, event: dict[str, Any], clients: Clients) -> list[Seen]: ...
+
+
+class Ships(Protocol):
+    """A kind that can put back what it ships (a pipeline stage): the fallback for a target whose own kind has no
+    way back (NoWayBack) and whose alarm or target names its pipeline (``rollback:pipeline``)."""
+
+    name: str
+
+    def plan_shipping(self, clients: Clients, pipeline: PipelineRef, target: Target, ledger: Ledger) -> Plan: ...

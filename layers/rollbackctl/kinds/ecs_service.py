@@ -100,6 +100,11 @@ class EcsService:
             return None
         return self.build(cluster, service, region, account)
 
+    def find(
+        self, clients: Clients, namespace: str, dims: Mapping[str, str], region: str, account: str
+    ) -> Target | None:
+        return None  # every metric that names this kind names it directly (from_metric)
+
     def from_codedeploy(self, clients: Clients, deployment: dict[str, Any], region: str, account: str) -> Target | None:
         if deployment.get("computePlatform") != "ECS":
             return None
@@ -285,19 +290,21 @@ class EcsService:
             raise
 
     # --- act, and read back ----------------------------------------------------------------------------------
-    def apply(self, clients: Clients, plan: Plan) -> None:
+    def apply(self, clients: Clients, plan: Plan) -> str | None:
         if plan.strategy == codedeploy.STRATEGY:
-            codedeploy.stop(clients, plan)
-        elif plan.strategy == alb.STRATEGY:
+            return codedeploy.stop(clients, plan)
+        if plan.strategy == alb.STRATEGY:
             alb.shift(clients, plan)
-        elif plan.strategy == NATIVE:
-            clients.ecs.stop_service_deployment(
-                serviceDeploymentArn=plan.details["service_deployment"], stopType="ROLLBACK"
-            )
-        else:
-            clients.ecs.update_service(
-                cluster=plan.details["cluster"], service=plan.details["service"], taskDefinition=plan.to_version
-            )
+            return None
+        if plan.strategy == NATIVE:
+            arn = plan.details["service_deployment"]
+            clients.ecs.stop_service_deployment(serviceDeploymentArn=arn, stopType="ROLLBACK")
+            back_to = short_version(plan.to_version)
+            return f"ECS is rolling service deployment {arn.rsplit('/', 1)[-1]} back to {back_to}"
+        clients.ecs.update_service(
+            cluster=plan.details["cluster"], service=plan.details["service"], taskDefinition=plan.to_version
+        )
+        return None
 
     def read_back(self, clients: Clients, plan: Plan) -> ReadBack:
         if plan.strategy == alb.STRATEGY:

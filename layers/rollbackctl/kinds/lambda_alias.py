@@ -79,6 +79,11 @@ class LambdaAlias:
         fn = codedeploy.appspec_resource(codedeploy.appspec(deployment), "AWS::Lambda::Function")
         return fn if fn and fn.get("Name") and fn.get("Alias") else None
 
+    def find(
+        self, clients: Clients, namespace: str, dims: Mapping[str, str], region: str, account: str
+    ) -> Target | None:
+        return None  # every metric that names this kind names it directly (from_metric)
+
     def from_codedeploy(self, clients: Clients, deployment: dict[str, Any], region: str, account: str) -> Target | None:
         fn = self._appspec(deployment)
         return self.build(str(fn["Name"]), str(fn["Alias"]), region, account) if fn else None
@@ -172,10 +177,9 @@ class LambdaAlias:
         return Checked()
 
     # --- act, and read back ----------------------------------------------------------------------------------
-    def apply(self, clients: Clients, plan: Plan) -> None:
+    def apply(self, clients: Clients, plan: Plan) -> str | None:
         if plan.strategy == codedeploy.STRATEGY:
-            codedeploy.stop(clients, plan)
-            return
+            return codedeploy.stop(clients, plan)
         clients.lambda_.update_alias(
             FunctionName=plan.details["function_name"],
             Name=plan.details["alias"],
@@ -183,6 +187,7 @@ class LambdaAlias:
             RoutingConfig={"AdditionalVersionWeights": {}},
             RevisionId=plan.details["revision_id"],
         )
+        return None
 
     def read_back(self, clients: Clients, plan: Plan) -> ReadBack:
         target = self.parse(plan.target)

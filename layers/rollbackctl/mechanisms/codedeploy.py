@@ -94,13 +94,17 @@ def plan_stop(
     return Plan(kind, STRATEGY, target, replacement or "?", original, details)
 
 
-def stop(clients: Clients, plan: Plan) -> None:
+def stop(clients: Clients, plan: Plan) -> str | None:
+    """StopDeployment with rollback; returns what on-call is told while CodeDeploy's rollback runs."""
+    deployment_id = plan.details["deployment_id"]
     try:
-        clients.codedeploy.stop_deployment(deploymentId=plan.details["deployment_id"], autoRollbackEnabled=True)
+        clients.codedeploy.stop_deployment(deploymentId=deployment_id, autoRollbackEnabled=True)
     except AWS_ERRORS as exc:
         # Finished in the meantime: what matters is where traffic is now, which is read back next.
         if error_code(exc) != "DeploymentAlreadyCompletedException":
             raise
+        return None
+    return f"CodeDeploy deployment {deployment_id} stopped with rollback"
 
 
 def describe(plan: Plan, short: Callable[[str], str]) -> str:
