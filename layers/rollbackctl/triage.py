@@ -16,7 +16,7 @@ from .claims import Claims
 from .config import Settings
 from .controls import read_kill_switch_safely
 from .custody import Custody, seal_item
-from .kinds import NoWayBack, Refusal, Target, TargetKind
+from .kinds import AlreadyGoingBack, NoWayBack, Refusal, Target, TargetKind
 from .locks import Holder, Locks
 from .model import Incident, PipelineRef, Plan, Trigger, incident_id_for, iso, parse_time, short_version, utcnow
 from .store import IncidentStore, Ledger
@@ -195,6 +195,8 @@ def _decide(
         return _duplicate(incident, holder, f"{trigger.kind} {trigger.name} on {target.arn}", incidents)
     try:
         plan = _plan(kind, target, incident, clients, ledger)
+    except AlreadyGoingBack as exc:  # recorded, never fought
+        return _ignore(incident, str(exc))
     except Refusal as exc:
         return _refuse(incident, str(exc))
     incident.plan, incident.from_version, incident.to_version = plan, plan.from_version, plan.to_version

@@ -14,7 +14,18 @@ from typing import Any
 from ..aws import Clients
 from ..model import PipelineRef, Plan
 from ..store import Ledger
-from .base import Checked, NoWayBack, ReadBack, Refusal, RestoreIncomplete, Seen, Ships, Target, TargetKind
+from .base import (
+    AlreadyGoingBack,
+    Checked,
+    NoWayBack,
+    ReadBack,
+    Refusal,
+    RestoreIncomplete,
+    Seen,
+    Ships,
+    Target,
+    TargetKind,
+)
 from .ecs_service import ECS_SERVICE
 from .lambda_alias import LAMBDA_ALIAS
 
@@ -26,6 +37,7 @@ _BY_NAME: dict[str, TargetKind] = {k.name: k for k in KINDS}
 __all__ = [
     "KINDS",
     "SHIPS",
+    "AlreadyGoingBack",
     "Checked",
     "NoWayBack",
     "ReadBack",

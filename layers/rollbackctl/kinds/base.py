@@ -18,6 +18,7 @@ from ..outcomes import Refusal, RestoreIncomplete
 from ..store import Ledger
 
 __all__ = [
+    "AlreadyGoingBack",
     "Checked",
     "NoWayBack",
     "ReadBack",
@@ -28,6 +29,11 @@ __all__ = [
     "Target",
     "TargetKind",
 ]
+
+
+class AlreadyGoingBack(Refusal):
+    """The target is already going back by its own means (a stack CloudFormation is rolling back, a stage whose
+    onFailure rollback runs): recorded as ignored, never fought."""
 
 
 class NoWayBack(Refusal):
