@@ -40,6 +40,7 @@ CREATE_ACTION = {
     "AWS::Lambda::Permission": "lambda:AddPermission",
     "AWS::Lambda::LayerVersion": "lambda:PublishLayerVersion",
     "AWS::Lambda::EventInvokeConfig": "lambda:PutFunctionEventInvokeConfig",
+    "AWS::Lambda::ResourcePolicy": "lambda:PutResourcePolicy",
     "AWS::IAM::Role": "iam:CreateRole",
     "AWS::StepFunctions::StateMachine": "states:CreateStateMachine",
     "AWS::Events::Rule": "events:PutRule",

@@ -167,3 +167,37 @@ def test_traces_carry_no_response_and_no_error(translated: dict[str, Any]) -> No
         variables = function["Properties"]["Environment"]["Variables"]
         assert variables["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
         assert variables["POWERTOOLS_TRACER_CAPTURE_ERROR"] == "false"
+
+
+WORKFLOW_STEPS = ("Triage", "Restore", "Contain", "Diagnose", "Notify", "Verify")
+
+
+def invoke_violations(template: dict[str, Any]) -> list[str]:
+    """Each step of the workflow carries a resource-based policy denying every principal but the state machine."""
+    resources = template["Resources"]
+    guarded = {}
+    for logical, body in resources.items():
+        if body["Type"] != "AWS::Lambda::ResourcePolicy":
+            continue
+        function = body["Properties"]["ResourceArn"]["Fn::GetAtt"][0]
+        for statement in body["Properties"]["PolicyDocument"]["Statement"]:
+            only_workflow = statement.get("Condition") == {
+                "ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": ["RollbackStateMachineRole", "Arn"]}}
+            }
+            if statement["Effect"] == "Deny" and statement["Action"] == "lambda:InvokeFunction" and only_workflow:
+                guarded[function] = logical
+    return [
+        f"{step}Function can be invoked by anyone IAM allows"
+        for step in WORKFLOW_STEPS
+        if f"{step}Function" not in guarded
+    ]
+
+
+def test_only_the_workflow_invokes_its_steps(translated: dict[str, Any]) -> None:
+    assert invoke_violations(translated) == []
+
+
+def test_a_step_anyone_may_invoke_is_caught(translated: dict[str, Any]) -> None:
+    planted = copy.deepcopy(translated)
+    del planted["Resources"]["RestoreInvokePolicy"]
+    assert invoke_violations(planted) == ["RestoreFunction can be invoked by anyone IAM allows"]

@@ -262,6 +262,7 @@ class _Deployer:
         self.stack = stack
         self.base = base
         self.functions: dict[str, str] = {}
+        self.policies: dict[str, dict[str, Any]] = {}  # resource-based policies moto cannot hold
         self.handlers: dict[str, Callable[[str, dict[str, Any]], None]] = {
             "AWS::Serverless::LayerVersion": self.layer,
             "AWS::Serverless::Function": self.function,
@@ -279,6 +280,7 @@ class _Deployer:
             "AWS::IAM::Role": self.iam_role,
             "AWS::Events::Rule": self.events_rule,
             "AWS::SNS::TopicPolicy": self.topic_policy,
+            "AWS::Lambda::ResourcePolicy": self.function_policy,
         }
 
     def name(self, logical: str, limit: int = 64) -> str:
@@ -424,6 +426,12 @@ class _Deployer:
             events.put_targets(Rule=name, EventBusName=bus, Targets=targets)
         self.stack.refs[logical] = name
         self.stack.attrs[logical] = {"Arn": arn}
+
+    def function_policy(self, logical: str, p: dict[str, Any]) -> None:
+        """AWS::Lambda::ResourcePolicy (PutResourcePolicy): moto has no resource-based policies for functions, and
+        the emulator enforces no IAM; the policy is kept with the deployment, read, not enforced."""
+        self.policies[logical] = {"ResourceArn": p["ResourceArn"], "Policy": p["PolicyDocument"]}
+        self.stack.refs[logical] = str(p["ResourceArn"])
 
     def topic_policy(self, logical: str, p: dict[str, Any]) -> None:
         sns = self.emulator.client("sns")
