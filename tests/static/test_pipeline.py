@@ -117,6 +117,7 @@ def test_staging_dry_run_then_approval_then_prod_enforce(pipeline: dict[str, Any
     overrides = _overrides(pipeline)
     assert overrides["Staging"]["Mode"] == "dry-run"
     assert overrides["Prod"]["Mode"] == "enforce"
+    assert overrides["Prod"]["TargetOptIn"] == "tag"  # production acts only on targets enrolled themselves
     for configuration in change_sets.values():
         assert set(configuration["Capabilities"].split(",")) == {"CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"}
         assert configuration["ActionMode"] == "CHANGE_SET_REPLACE"
