@@ -37,7 +37,7 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import get_backend as sfn_backend
 from moto.utilities.arns import parse_arn
 
-from . import cloudtrail, codebuild, codedeploy, codepipeline, ecs, faults
+from . import cloudtrail, codebuild, codedeploy, codepipeline, dynamodb, ecs, faults
 from .runtime import InProcessRuntime
 
 
@@ -314,6 +314,7 @@ def apply(runtime: InProcessRuntime, time_scale: float = 1.0) -> None:
     if _state["applied"]:
         return
     faults.install()
+    dynamodb.install()
     codepipeline.install()
     codedeploy.install()
     ecs.install()
