@@ -63,7 +63,7 @@ class BeanstalkEnvironment:
     # UpdateEnvironment / AbortEnvironmentUpdate answer InvalidParameterValue when the environment is no longer in the
     # state triage read (not Ready any more, or gone): read it again and decide again.
     conflict = frozenset({"InvalidParameterValue"})
-    poll_seconds = 10  # an environment update takes minutes
+    poll_seconds = 5  # read back often: restored_at is when the read-back saw the update finish
     read_actions = frozenset(
         {
             "elasticbeanstalk:DescribeEnvironments",
