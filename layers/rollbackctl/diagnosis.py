@@ -1,7 +1,7 @@
 """Why did the deployment fail? Rules as data: evidence -> category, summary, remediation, confidence.
 
 Each piece of evidence is a dict with at least ``source`` (codedeploy, codepipeline, codebuild, ecs,
-alarm, lambda) and ``code`` (an error code, failure type, phase, metric name or a text to search), plus
+alarm, lambda, beanstalk) and ``code`` (an error code, failure type, phase, metric name or a text to search), plus
 whatever else its source reported (``message``, ``link``, ...). A rule matches a piece of evidence by
 source and code (exactly, or by regular expression when its code starts with ``re:``). Adding a rule is
 adding a row. Evidence no rule knows is ``unclassified``, and kept as it came.
@@ -49,6 +49,11 @@ class Rule:
 
 def _cd(codes: str, category: str, summary: str, remediation: str, confidence: float = 0.9) -> list[Rule]:
     return [Rule("codedeploy", code, category, summary, remediation, confidence) for code in codes.split()]
+
+
+def _eb(pattern: str, category: str, summary: str, remediation: str, confidence: float) -> list[Rule]:
+    """A rule on Elastic Beanstalk's evidence, matched on the event's message (its code is only its severity)."""
+    return [Rule("beanstalk", f"re:(?i){pattern}", category, summary, remediation, confidence)]
 
 
 RULES: tuple[Rule, ...] = (
@@ -363,6 +368,83 @@ RULES: tuple[Rule, ...] = (
         "Alarm {alarm} fired on {metric} after the deployment ({message})",
         "Look at what the metric measures for the new version",
         0.3,
+    ),
+    # --- Elastic Beanstalk: the environment's WARN/ERROR events and health causes (code: severity or health:...) ---
+    *_eb(
+        r"Command failed on instance|Instance deployment failed|Engine execution has encountered an error|"
+        r"hook .*failed|\.ebextensions",
+        CONFIGURATION,
+        "The new version failed to deploy on the instances: {message}",
+        "Read eb-engine.log on the instances (environment Logs, or eb logs): a platform hook, an .ebextensions "
+        "command or a .platform hook of the new version failed; fix it and deploy a new version",
+        0.85,
+    ),
+    *_eb(
+        r"source bundle|Unable to download|Failed to download|NoSuchKey|application version .*(?:unusable|not found)",
+        CONFIGURATION,
+        "The new version's source bundle could not be used: {message}",
+        "Check the application version's source bundle in S3 (it exists, is a valid zip with the application at its "
+        "root) and create a new application version",
+        0.85,
+    ),
+    *_eb(
+        r"instance profile|not authorized|AccessDenied|sufficient privileges|InsufficientPrivileges",
+        PERMISSIONS,
+        "Elastic Beanstalk or its instances lacked a permission: {message}",
+        "Fix the environment's service role or instance profile (aws-elasticbeanstalk-ec2-role), or the "
+        "permissions of whoever deployed, then redeploy",
+        0.85,
+    ),
+    *_eb(
+        r"requests are failing with HTTP 5xx|HTTP 5xx",
+        HEALTH,
+        "The new version fails its requests: {message}",
+        "Read the application logs of the new version around the alarm; traffic is back on the previous version",
+        0.8,
+    ),
+    *_eb(
+        r"(?:ELB|health ?check|target).*(?:fail|not healthy|not available)|processes are not healthy",
+        HEALTH,
+        "The instances of the new version fail their health checks: {message}",
+        "Check the health check path and port of the environment's load balancer and the application's start-up "
+        "time on the new version",
+        0.75,
+    ),
+    *_eb(
+        r"insufficient capacity|InsufficientInstanceCapacity|limit exceeded|exceeded (?:your|the)",
+        CAPACITY,
+        "There was no capacity for the new version's instances: {message}",
+        "Check the EC2 and Auto Scaling quotas of the account and the instance types the environment allows",
+        0.8,
+    ),
+    *_eb(
+        r"not responded to commands|did not respond|timed out",
+        TRANSIENT,
+        "Instances did not answer Elastic Beanstalk in time: {message}",
+        "Retry the deployment; if it repeats, replace the instances that do not respond (Rebuild or Restart)",
+        0.6,
+    ),
+    *_eb(
+        r"transitioned from \w+ to (?:Severe|Degraded|Warning)",
+        HEALTH,
+        "The environment's health degraded with the new version: {message}",
+        "Read the environment's health causes and the new version's logs",
+        0.6,
+    ),
+    *_eb(
+        r"aborted",
+        MANUAL,
+        "The environment update was aborted (by hand or by rollbackctl): {message}",
+        "Read the incident that aborted it; some instances may have run the new version until the known-good was "
+        "deployed again",
+        0.5,
+    ),
+    *_eb(
+        r".",
+        HEALTH,
+        "Elastic Beanstalk reported a problem with the new version: {message}",
+        "Read the environment's events and eb-engine.log for the new version",
+        0.35,
     ),
 )
 

@@ -49,7 +49,7 @@ def restore(
         return Incident.from_dict(replay.output)
     before = digest(incident)
     if incident.restoring:
-        _read_again(incident, plan, clients, settings, now)
+        _read_again(incident, plan, clients, settings, read_kill_switch, now)
     else:
         _restore(incident, plan, clients, settings, read_kill_switch, now)
     custody.reseal(before, "restore", incident)
@@ -104,7 +104,11 @@ def _restore(
                 return
             incident.plan, incident.from_version, incident.to_version = plan, plan.from_version, plan.to_version
             incident.record_step("restore", "skipped", f"{target.name} changed since triage ({code}); decided again")
-    if kind.read_back(clients, plan) == "pending":
+    state = kind.read_back(clients, plan)
+    if state == "next":  # its first step finished at once: the next follows now (the kill switch was just read)
+        started = kind.apply(clients, plan) or started
+        state = kind.read_back(clients, plan)
+    if state != "done":
         since = now()
         until = since + timedelta(seconds=settings.restore_timeout_seconds)
         incident.restoring = {"since": iso(since), "until": iso(until), "poll_seconds": kind.poll_seconds}
@@ -115,13 +119,32 @@ def _restore(
 
 
 def _read_again(
-    incident: Incident, plan: Plan, clients: Clients, settings: Settings, now: Callable[[], datetime]
+    incident: Incident,
+    plan: Plan,
+    clients: Clients,
+    settings: Settings,
+    read_kill_switch: Callable[[], str],
+    now: Callable[[], datetime],
 ) -> None:
-    """The workflow's next read-back of a change that takes time: done, still under way, or out of time."""
+    """The workflow's next read-back of a change that takes time: done, its next step, still under way, or out of
+    time (RestoreTimeoutSeconds bounds the whole change, every step of it)."""
     assert incident.restoring is not None
-    if kinds.of(plan.kind).read_back(clients, plan) == "done":
+    kind = kinds.of(plan.kind)
+    state = kind.read_back(clients, plan)
+    if state == "done":
         incident.restoring = None
         _restored(incident, plan, clients, Ledger(clients.dynamodb, settings.ledger_table), now)
+        return
+    if state == "next":
+        # Another mutating call: the kill switch holds here as before the first one.
+        kill_on, kill_why = read_kill_switch_safely(read_kill_switch)
+        if kill_on:
+            raise RestoreIncomplete(
+                f"{kill_why}: the first step of the change was made, the next was not; a human must finish or undo "
+                f"it: {kind.describe(plan)}"
+            )
+        note = kind.apply(clients, plan) or f"{kind.describe(plan)}: next step under way"
+        incident.record_step("restore", "started", f"{note}; read back until it finishes")
         return
     if now() >= parse_time(str(incident.restoring["until"])):
         raise RestoreTimedOut(

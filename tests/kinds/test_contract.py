@@ -41,7 +41,24 @@ def ecs_service(aws: Any) -> Seeded:
     return Seeded(arn, one, lambda: ecs_model.complete_rollout(ACCOUNT, "us-east-1", "prod", "web"))
 
 
-SEEDS: dict[str, Callable[[Any], Seeded]] = {"lambda-alias": lambda_alias, "ecs-service": ecs_service}
+def beanstalk_environment(aws: Any) -> Seeded:
+    """shop/shop-prod launched on v1 and moved to v2, both updates completed: Track learned v1 good from Elastic
+    Beanstalk's own "Environment creation successful" event (the ledger is the kind's only known-good)."""
+    from moto.moto_api import state_manager
+
+    from rollbackctl.emulator import patches
+
+    arn = estate.beanstalk_moved(aws)
+    patches.drain()  # Track has recorded what the events said before the test reads the ledger
+    state_manager.set_transition("elasticbeanstalk::environment", {"progression": "immediate"})
+    return Seeded(arn, "v1")
+
+
+SEEDS: dict[str, Callable[[Any], Seeded]] = {
+    "lambda-alias": lambda_alias,
+    "ecs-service": ecs_service,
+    "beanstalk-environment": beanstalk_environment,
+}
 
 
 def kind_id(kind: TargetKind) -> str:

@@ -78,6 +78,12 @@ def test_the_rollback_calls_are_scoped(translated: dict[str, Any]) -> None:
         "codepipeline:DisableStageTransition",
         "elasticloadbalancing:ModifyListener",
         "elasticloadbalancing:ModifyRule",
+        "elasticbeanstalk:UpdateEnvironment",
+        "elasticbeanstalk:AbortEnvironmentUpdate",
+        "cloudformation:UpdateStack",
+        "autoscaling:SuspendProcesses",
+        "autoscaling:ResumeProcesses",
+        "s3:PutObject",
     }
     seen = set()
     for st in identity_statements(translated):

@@ -23,8 +23,20 @@ MANAGED_ONLY = {
     "Fn::If": ["OptInByTag", {"StringEquals": {"aws:ResourceTag/rollback:managed": "true"}}, {"Ref": "AWS::NoValue"}]
 }
 # The calls that change a target: with TargetOptIn=tag, IAM lets them touch only targets tagged rollback:managed=true
-# (Service Authorization Reference: lambda function and ecs service resources support aws:ResourceTag).
-TARGET_CHANGES = {"lambda:UpdateAlias", "ecs:UpdateService", "ecs:StopServiceDeployment"}
+# (Service Authorization Reference: lambda function, ecs service and elasticbeanstalk environment resources support
+# aws:ResourceTag).
+TARGET_CHANGES = {
+    "lambda:UpdateAlias",
+    "ecs:UpdateService",
+    "ecs:StopServiceDeployment",
+    "elasticbeanstalk:UpdateEnvironment",
+    "elasticbeanstalk:AbortEnvironmentUpdate",
+}
+# Elastic Beanstalk makes these calls with its caller's credentials while it deploys (Developer Guide, "Elastic
+# Beanstalk user policy"): on the environment's own stack, Auto Scaling group and storage bucket, which the template
+# names (awseb-..., elasticbeanstalk-REGION-ACCOUNT) and which are not the target; the target's tag gates
+# elasticbeanstalk:UpdateEnvironment, the call that starts them.
+ON_BEHALF_OF_BEANSTALK = "made by Elastic Beanstalk for the tag-conditioned UpdateEnvironment, on its own resources"
 # Mutating calls that cannot carry the condition, and why (Service Authorization Reference).
 NO_TAG_CONDITION = {
     "codedeploy:StopDeployment": "StopDeployment has no resource type at all (no resource-level permissions)",
@@ -32,6 +44,10 @@ NO_TAG_CONDITION = {
     "elasticloadbalancing:ModifyRule": "the resource is the listener rule, which is not the target and untagged",
     "codepipeline:StopPipelineExecution": "the resource is the pipeline that ships the target, not the target",
     "codepipeline:DisableStageTransition": "the resource is the pipeline stage that ships the target, not the target",
+    "cloudformation:UpdateStack": ON_BEHALF_OF_BEANSTALK,
+    "autoscaling:SuspendProcesses": ON_BEHALF_OF_BEANSTALK,
+    "autoscaling:ResumeProcesses": ON_BEHALF_OF_BEANSTALK,
+    "s3:PutObject": ON_BEHALF_OF_BEANSTALK,
 }
 RULE_ARNS = {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${AWS::StackName}-*"}
 

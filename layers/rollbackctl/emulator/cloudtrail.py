@@ -1,9 +1,9 @@
 """CloudTrail management events on EventBridge, as AWS delivers them when a trail is on.
 
-For the API calls that deploy something rollbackctl guards (Lambda CreateAlias / UpdateAlias, ECS
-UpdateService, CodeDeploy CreateDeployment), the emulator puts an "AWS API Call via CloudTrail" event on
-the default bus after the call succeeds, with the caller in ``userIdentity``: a Lambda handler of the
-controller appears as its assumed role session (named after the function), anyone else as a user.
+For the API calls that deploy something rollbackctl guards (Lambda CreateAlias / UpdateAlias, ECS UpdateService,
+CodeDeploy CreateDeployment, Elastic Beanstalk CreateEnvironment / UpdateEnvironment), the emulator puts an "AWS API
+Call via CloudTrail" event on the default bus after the call succeeds, with the caller in ``userIdentity``: a Lambda
+handler of the controller appears as its assumed role session (named after the function), anyone else as a user.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from moto.awslambda.models import LambdaBackend, lambda_backends
 from moto.codedeploy.models import CodeDeployBackend
 from moto.core.utils import utcnow
 from moto.ecs.models import EC2ContainerServiceBackend
+from moto.elasticbeanstalk.models import EBBackend
 from moto.events.models import events_backends
 
 from .faults import FAULTS
@@ -146,13 +147,45 @@ def _create_deployment(self: CodeDeployBackend, *args: Any, **kwargs: Any) -> st
     return deployment_id
 
 
+def _beanstalk_call(event_name: str, key: str) -> Any:
+    """CreateEnvironment / UpdateEnvironment: CloudTrail records a query API's parameters and its response
+    (EnvironmentDescription) with lowerCamelCase names."""
+
+    def call(self: EBBackend, params: dict[str, Any]) -> Any:
+        from . import beanstalk
+
+        env = _originals[key](self, params)
+        request = {k[0].lower() + k[1:]: v for k, v in params.items() if k in REQUEST_KEYS}
+        response = {k[0].lower() + k[1:]: v for k, v in beanstalk.describe(env).items() if k in RESPONSE_KEYS}
+        emit(self.account_id, self.region_name, "elasticbeanstalk", event_name, request, response)
+        return env
+
+    return call
+
+
+REQUEST_KEYS = ("ApplicationName", "EnvironmentName", "EnvironmentId", "VersionLabel", "SolutionStackName")
+RESPONSE_KEYS = (
+    "ApplicationName",
+    "EnvironmentName",
+    "EnvironmentId",
+    "EnvironmentArn",
+    "VersionLabel",
+    "Status",
+    "Health",
+)
+
+
 def install() -> None:
-    """After the ECS and CodeDeploy models are patched (their behaviour first, then the trail)."""
+    """After the ECS, CodeDeploy and Elastic Beanstalk models are patched (their behaviour first, then the trail)."""
     _originals["create_alias"] = LambdaBackend.create_alias
     _originals["update_alias"] = LambdaBackend.update_alias
     _originals["update_service"] = EC2ContainerServiceBackend.update_service
     _originals["create_deployment"] = CodeDeployBackend.create_deployment
+    _originals["launch_environment"] = EBBackend.launch_environment  # type: ignore[attr-defined]
+    _originals["update_environment"] = EBBackend.update_environment  # type: ignore[attr-defined]
     LambdaBackend.create_alias = _alias_call("CreateAlias20150331", "create_alias")  # type: ignore[method-assign]
     LambdaBackend.update_alias = _alias_call("UpdateAlias20150331", "update_alias")  # type: ignore[method-assign]
     EC2ContainerServiceBackend.update_service = _update_service  # type: ignore[method-assign]
     CodeDeployBackend.create_deployment = _create_deployment  # type: ignore[method-assign]
+    EBBackend.launch_environment = _beanstalk_call("CreateEnvironment", "launch_environment")  # type: ignore[attr-defined]
+    EBBackend.update_environment = _beanstalk_call("UpdateEnvironment", "update_environment")  # type: ignore[attr-defined]

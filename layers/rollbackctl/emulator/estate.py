@@ -7,6 +7,7 @@ import json
 import zipfile
 from typing import Any
 
+from . import patches
 from .core import ACCOUNT, Emulator
 
 TRUST = json.dumps(
@@ -376,3 +377,76 @@ def failed_pipeline_execution(aws: Emulator, name: str, stage: str, code: str, m
     action = next(s for s in pipeline["stages"] if s["name"] == stage)["actions"][0]["name"]
     codepipeline.fail_action(ACCOUNT, aws.region, name, execution_id, stage, action, code, message, **details)
     return execution_id
+
+
+# --- Elastic Beanstalk ------------------------------------------------------------------------------------
+
+BEANSTALK_STACK = "64bit Amazon Linux 2023 v4.6.0 running Python 3.12"
+
+
+def beanstalk_application(aws: Emulator, application: str, versions: list[str]) -> None:
+    """An application with these application versions, their source bundles in Beanstalk's own bucket."""
+    eb = aws.client("elasticbeanstalk")
+    eb.create_application(ApplicationName=application)
+    for label in versions:
+        eb.create_application_version(
+            ApplicationName=application,
+            VersionLabel=label,
+            Description=f"release {label}",
+            SourceBundle={
+                "S3Bucket": f"elasticbeanstalk-{aws.region}-{ACCOUNT}",
+                "S3Key": f"{application}/{label}.zip",
+            },
+        )
+
+
+def beanstalk_environment(
+    aws: Emulator, application: str, environment: str, version: str, tags: dict[str, str] | None = None
+) -> str:
+    """An environment launched with ``version`` (the launch finished: Ready); returns its ARN."""
+    from . import beanstalk
+
+    arn: str = aws.client("elasticbeanstalk").create_environment(
+        ApplicationName=application,
+        EnvironmentName=environment,
+        VersionLabel=version,
+        SolutionStackName=BEANSTALK_STACK,
+        Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
+    )["EnvironmentArn"]
+    beanstalk.finish(ACCOUNT, aws.region, environment)
+    patches.drain()  # its "Environment creation successful" reached Track, as it would long before a next deployment
+    return arn
+
+
+def beanstalk_deploy(aws: Emulator, environment: str, version: str, finish: bool = True) -> None:
+    """UpdateEnvironment to ``version``, as a deployer would; ``finish``: Elastic Beanstalk completes it now, else the
+    update stays in flight (Updating) until a transition or a helper moves it."""
+    from . import beanstalk
+
+    aws.client("elasticbeanstalk").update_environment(EnvironmentName=environment, VersionLabel=version)
+    if finish:
+        beanstalk.finish(ACCOUNT, aws.region, environment)
+    patches.drain()  # what Elastic Beanstalk and CloudTrail said reached Track before anything else happens
+
+
+def beanstalk_moved(
+    aws: Emulator,
+    application: str = "shop",
+    environment: str = "shop-prod",
+    versions: tuple[str, ...] = ("v1", "v2"),
+    tags: dict[str, str] | None = None,
+) -> str:
+    """An environment that launched on the first version and moved to each next one, every update completed (what
+    Track learns them from); returns its ARN."""
+    beanstalk_application(aws, application, list(versions))
+    arn = beanstalk_environment(aws, application, environment, versions[0], tags)
+    for label in versions[1:]:
+        beanstalk_deploy(aws, environment, label)
+    return arn
+
+
+def beanstalk_alarm(aws: Emulator, alarm: str, environment: str, tags: dict[str, str] | None = None) -> str:
+    """An alarm on the environment's 5xx responses (enhanced health): dimension EnvironmentName only."""
+    return metric_alarm(
+        aws, alarm, "AWS/ElasticBeanstalk", "ApplicationRequests5xx", {"EnvironmentName": environment}, tags
+    )

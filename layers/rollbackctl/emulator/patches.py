@@ -11,8 +11,9 @@
   so a second unnamed start failed with ExecutionAlreadyExists).
 - Lambda aliases get a new RevisionId on every update, and UpdateAlias with a stale RevisionId fails with
   PreconditionFailedException (412), as in AWS.
-- CodePipeline, CodeDeploy and ECS deployments: see ``codepipeline.py``, ``codedeploy.py``, ``ecs.py``; the
-  operations among them that take time progress through moto's state manager (``progress.py``).
+- CodePipeline, CodeDeploy, ECS deployments and Elastic Beanstalk environments: see ``codepipeline.py``,
+  ``codedeploy.py``, ``ecs.py``, ``beanstalk.py``; the operations among them that take time progress through moto's
+  state manager (``progress.py``).
 - A clock scale for Wait states and Retry intervals (1.0 = real seconds, as in AWS; tests use less).
 """
 
@@ -37,7 +38,7 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import get_backend as sfn_backend
 from moto.utilities.arns import parse_arn
 
-from . import cloudtrail, codebuild, codedeploy, codepipeline, dynamodb, ecs, faults
+from . import beanstalk, cloudtrail, codebuild, codedeploy, codepipeline, dynamodb, ecs, faults
 from .runtime import InProcessRuntime
 
 
@@ -319,6 +320,7 @@ def apply(runtime: InProcessRuntime, time_scale: float = 1.0) -> None:
     codedeploy.install()
     ecs.install()
     codebuild.install()
+    beanstalk.install()
     cloudtrail.install()
     _originals["update_alias_response"] = LambdaResponse.update_alias
     LambdaResponse.update_alias = _update_alias_response

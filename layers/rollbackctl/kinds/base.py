@@ -66,7 +66,10 @@ class Seen:
     role: str = ""  # the IAM role behind the caller's session, when the caller was an assumed role
 
 
-ReadBack = Literal["done", "pending"]
+# "done": the change finished; "pending": still under way (read again after poll_seconds); "next": its first step
+# finished and the plan has another (an update aborted, then the known-good deployed): the workflow checks the kill
+# switch again, applies the plan again (``apply`` reads ``plan.details`` for the step) and reads back as before.
+ReadBack = Literal["done", "pending", "next"]
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,7 @@ class TargetKind(Protocol):
 
     # act, and read back. ``apply`` may note in ``plan.details`` what ``read_back`` needs (a new deployment id);
     # it returns what to tell on-call when the change takes time ("rollback deployment d-... started"), or None.
+    # ``read_back`` answering "next" has the workflow apply the plan again for the change's next step.
     def apply(self, clients: Clients, plan: Plan) -> str | None: ...
     def read_back(self, clients: Clients, plan: Plan) -> ReadBack: ...
     def serving(self, clients: Clients, target: Target) -> str | None: ...
