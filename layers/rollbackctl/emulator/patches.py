@@ -11,8 +11,9 @@
   so a second unnamed start failed with ExecutionAlreadyExists).
 - Lambda aliases get a new RevisionId on every update, and UpdateAlias with a stale RevisionId fails with
   PreconditionFailedException (412), as in AWS.
-- CodePipeline, CodeDeploy and ECS deployments: see ``codepipeline.py``, ``codedeploy.py``, ``ecs.py``; the
-  operations among them that take time progress through moto's state manager (``progress.py``).
+- CodePipeline, CodeDeploy and ECS deployments: see ``codepipeline.py``, ``codedeploy.py``, ``ecs.py``; CloudFormation
+  stack updates and their ways back: ``cloudformation.py``; the operations among them that take time progress through
+  moto's state manager (``progress.py``).
 - A clock scale for Wait states and Retry intervals (1.0 = real seconds, as in AWS; tests use less).
 """
 
@@ -37,7 +38,7 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import get_backend as sfn_backend
 from moto.utilities.arns import parse_arn
 
-from . import cloudtrail, codebuild, codedeploy, codepipeline, ecs, faults
+from . import cloudformation, cloudtrail, codebuild, codedeploy, codepipeline, ecs, faults
 from .runtime import InProcessRuntime
 
 
@@ -317,6 +318,7 @@ def apply(runtime: InProcessRuntime, time_scale: float = 1.0) -> None:
     codepipeline.install()
     codedeploy.install()
     ecs.install()
+    cloudformation.install()
     codebuild.install()
     cloudtrail.install()
     _originals["update_alias_response"] = LambdaResponse.update_alias
