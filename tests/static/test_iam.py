@@ -78,6 +78,9 @@ def test_the_rollback_calls_are_scoped(translated: dict[str, Any]) -> None:
         "codepipeline:DisableStageTransition",
         "elasticloadbalancing:ModifyListener",
         "elasticloadbalancing:ModifyRule",
+        "cloudformation:CancelUpdateStack",
+        "cloudformation:RollbackStack",
+        "cloudformation:ContinueUpdateRollback",
     }
     seen = set()
     for st in identity_statements(translated):
