@@ -88,7 +88,7 @@ class CloudFormationStack:
     # new plan refuses a stack that is gone, naming it. A stack that is gone carries no tags (tags() returns {}).
     gone: frozenset[str] = frozenset()
     conflict = frozenset({"ValidationError"})
-    poll_seconds = 10
+    poll_seconds = 5
     read_actions = frozenset({"cloudformation:DescribeStacks", "cloudformation:DescribeStackEvents"})
     write_actions = frozenset(
         {"cloudformation:CancelUpdateStack", "cloudformation:RollbackStack", "cloudformation:ContinueUpdateRollback"}
