@@ -281,3 +281,17 @@ def test_track_learns_a_stacks_updates_and_an_alarm_red_before_one_began_does_no
     patches.drain()
     good = [(e.version, e.reason) for e in ledger.entries(arn) if e.status == "good"]
     assert good == [(deployment.version, "its deployment succeeded")]
+
+
+def test_a_stack_without_a_service_role_is_never_rolled_back_with_rollbackctls_own_credentials(
+    aws: Any, controller: Any, faults: Any
+) -> None:
+    arn = estate.stack(aws, "shop", "r1", service_role=False)
+    before = executions(aws, controller)
+    estate.stack_update_failed(aws, "shop", "r2", "Queue", "Resource handler returned message: access denied")
+    incident = triggered_by(incidents(aws, controller, every_execution(aws, controller, before)), "UPDATE_FAILED")
+
+    assert incident.action == "refused"
+    assert "has no service role" in incident.reason
+    assert f"aws cloudformation rollback-stack --stack-name {arn}" in incident.reason
+    assert faults.mutating_calls() == [] and status(aws, arn) == "UPDATE_FAILED"
