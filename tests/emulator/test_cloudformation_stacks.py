@@ -181,3 +181,21 @@ def test_a_failed_rollback_continues_only_once_its_cause_is_fixed_or_skipped(aws
     cloudformation_model.fix(ACCOUNT, aws.region, "shop")
     cf.continue_update_rollback(StackName=arn)
     assert described(aws, arn)["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE" and release(aws) == ("r1", "r1")
+
+
+def test_an_update_change_set_runs_as_an_update_and_a_deletion_is_announced(aws: Any) -> None:
+    cf = aws.client("cloudformation")
+    arn = estate.stack(aws, "shop", "r1")
+    change_set = cf.create_change_set(
+        StackName="shop", ChangeSetName="r2", TemplateBody=estate.stack_template("shop", "r2"), ChangeSetType="UPDATE"
+    )["Id"]
+    cf.execute_change_set(ChangeSetName=change_set, StackName="shop")
+    assert described(aws, arn)["StackStatus"] == "UPDATE_IN_PROGRESS" and release(aws) == ("r1", "r1")
+    assert cf.describe_change_set(ChangeSetName=change_set)["ExecutionStatus"] == "EXECUTE_IN_PROGRESS"
+    set_transition(aws, {"progression": "immediate"})
+    assert described(aws, arn)["StackStatus"] == "UPDATE_COMPLETE" and release(aws) == ("r2", "r2")
+    assert cf.describe_change_set(ChangeSetName=change_set)["ExecutionStatus"] == "EXECUTE_COMPLETE"
+
+    queue = events.catch(aws, "cfn-status", STACK_STATUS)
+    cf.delete_stack(StackName="shop")
+    assert statuses(events.received(aws, queue, 2, timeout=3)) == ["DELETE_IN_PROGRESS", "DELETE_COMPLETE"]
