@@ -17,6 +17,7 @@ ACCEPTED = [
     "codedeploy-deployment-failure.json",
     "codepipeline-action-failed.json",
     "codepipeline-execution-failed.json",
+    "cloudformation-stack-update-failed.json",
 ]
 
 scalars = st.one_of(

@@ -48,6 +48,7 @@ SERVICES = {
     "secretsmanager": "secretsmanager",
     "ecr": "ecr",
     "elasticbeanstalk": "elasticbeanstalk",
+    "cloudformation": "cloudformation",
 }
 
 

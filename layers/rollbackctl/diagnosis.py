@@ -1,7 +1,8 @@
 """Why did the deployment fail? Rules as data: evidence -> category, summary, remediation, confidence.
 
 Each piece of evidence is a dict with at least ``source`` (codedeploy, codepipeline, codebuild, ecs,
-alarm, lambda, beanstalk) and ``code`` (an error code, failure type, phase, metric name or a text to search), plus
+alarm, lambda, beanstalk, cloudformation) and ``code`` (an error code, failure type, phase, metric name or a text
+to search), plus
 whatever else its source reported (``message``, ``link``, ...). A rule matches a piece of evidence by
 source and code (exactly, or by regular expression when its code starts with ``re:``). Adding a rule is
 adding a row. Evidence no rule knows is ``unclassified``, and kept as it came.
@@ -54,6 +55,12 @@ def _cd(codes: str, category: str, summary: str, remediation: str, confidence: f
 def _eb(pattern: str, category: str, summary: str, remediation: str, confidence: float) -> list[Rule]:
     """A rule on Elastic Beanstalk's evidence, matched on the event's message (its code is only its severity)."""
     return [Rule("beanstalk", f"re:(?i){pattern}", category, summary, remediation, confidence)]
+
+
+def _cfn(code: str, category: str, summary: str, remediation: str, confidence: float) -> list[Rule]:
+    """A rule on a failed stack resource (evidence of kinds/cloudformation_stack.py: ``code`` the resource's status,
+    ``message`` CloudFormation's ResourceStatusReason, ``resource``, ``type``, ``stack``, ``link``)."""
+    return [Rule("cloudformation", code, category, summary, remediation, confidence)]
 
 
 RULES: tuple[Rule, ...] = (
@@ -445,6 +452,66 @@ RULES: tuple[Rule, ...] = (
         "Elastic Beanstalk reported a problem with the new version: {message}",
         "Read the environment's events and eb-engine.log for the new version",
         0.35,
+    ),
+    # --- CloudFormation: a resource of the stack's update failed, and ResourceStatusReason says why ------------
+    *_cfn(
+        "re:(?i)not authori[sz]ed to perform|AccessDenied|UnauthorizedOperation|does not have permission",
+        PERMISSIONS,
+        "CloudFormation was not allowed to change {resource} ({type}) of stack {stack}: {message}",
+        "Grant the stack's service role (or whoever deploys it) the permission the message names, then deploy again",
+        0.85,
+    ),
+    *_cfn(
+        "re:(?i)limit ?exceeded|quota|insufficient\\w* capacity",
+        CAPACITY,
+        "A service limit or capacity stopped {resource} ({type}) of stack {stack}: {message}",
+        "Raise the quota the message names (Service Quotas) or free capacity, then deploy again",
+        0.8,
+    ),
+    *_cfn(
+        "re:(?i)rate exceeded|throttl|internal failure|service ?unavailable",
+        TRANSIENT,
+        "AWS failed {resource} ({type}) of stack {stack} for a transient reason: {message}",
+        "Deploy again; if it repeats, check AWS Health for the region",
+        0.7,
+    ),
+    *_cfn(
+        "re:(?i)did not stabili[sz]e|failed to stabili[sz]e|timed out|timeout|failed to receive \\d* ?resource "
+        "signal|health ?check",
+        HEALTH,
+        "{resource} ({type}) of stack {stack} never became healthy after the change: {message}",
+        "Read {resource}'s own events and logs for the new version (its tasks, instances or signals); the stack goes "
+        "back to its previous state",
+        0.8,
+    ),
+    *_cfn(
+        "re:(?i)not found|does not exist|NotFound|No export named",
+        CONFIGURATION,
+        "{resource} ({type}) of stack {stack} refers to something that does not exist: {message}",
+        "Create what the message names, or fix the template or parameter that names it (was it deleted outside "
+        "CloudFormation?), then deploy again",
+        0.8,
+    ),
+    *_cfn(
+        "re:(?i)already exists",
+        CONFIGURATION,
+        "{resource} ({type}) of stack {stack} could not be created: {message}",
+        "Give the resource a name no other resource has (or let CloudFormation name it), then deploy again",
+        0.8,
+    ),
+    *_cfn(
+        "re:(?i)invalid|validation|malformed|must be|not valid|unsupported|property",
+        CONFIGURATION,
+        "The template or parameters of stack {stack} are wrong for {resource} ({type}): {message}",
+        "Fix the property the message names in the template or its parameters, then deploy again",
+        0.7,
+    ),
+    *_cfn(
+        "re:.*",
+        CONFIGURATION,
+        "{resource} ({type}) of stack {stack} failed to update: {message}",
+        "Read the stack's events ({link}) from the first failed resource on; fix it and deploy again",
+        0.5,
     ),
 )
 

@@ -18,6 +18,7 @@ PIPELINE_EXECUTION = ("aws.codepipeline", "CodePipeline Pipeline Execution State
 PIPELINE_ACTION = ("aws.codepipeline", "CodePipeline Action Execution State Change")
 CODEDEPLOY_DEPLOYMENT = ("aws.codedeploy", "CodeDeploy Deployment State-change Notification")
 ECS_DEPLOYMENT = ("aws.ecs", "ECS Deployment State Change")
+STACK_STATUS = ("aws.cloudformation", "CloudFormation Stack Status Change")
 # Started by an operator with `rollbackctl rollback TARGET` (never through EventBridge).
 MANUAL_ROLLBACK = ("rollbackctl", "Manual Rollback")
 HANDLED = (
@@ -26,6 +27,7 @@ HANDLED = (
     PIPELINE_ACTION,
     CODEDEPLOY_DEPLOYMENT,
     ECS_DEPLOYMENT,
+    STACK_STATUS,
     MANUAL_ROLLBACK,
 )
 ALARM_STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
@@ -197,6 +199,29 @@ class EcsDeploymentFailure:
 
 
 @dataclass
+class StackStatusChange:
+    """CloudFormation reported a stack's new status (its update failed, its rollback started or failed, ...)."""
+
+    stack_arn: str
+    status: str
+    reason: str
+    envelope: _Envelope
+
+    def trigger(self) -> Trigger:
+        return Trigger(
+            "cloudformation",
+            short_name(self.stack_arn),
+            self.stack_arn,
+            self.status,
+            self.envelope.time,
+            self.reason,
+            self.envelope.event_id,
+            self.envelope.region,
+            self.envelope.account,
+        )
+
+
+@dataclass
 class ManualRollback:
     """An operator asked for a rollback of one target, optionally to a given version (--force: any)."""
 
@@ -221,7 +246,7 @@ class ManualRollback:
         )
 
 
-Signal = AlarmChange | PipelineFailure | CodeDeployFailure | EcsDeploymentFailure | ManualRollback
+Signal = AlarmChange | PipelineFailure | CodeDeployFailure | EcsDeploymentFailure | StackStatusChange | ManualRollback
 
 
 def parse(event: Any) -> Signal:
@@ -288,6 +313,8 @@ def _parse(event: Any) -> Signal:
             state=_text(detail.get("state"), "detail.state", limit=32),
             envelope=envelope,
         )
+    if kind == STACK_STATUS:
+        return _stack_status(detail, envelope)
     service_arn = envelope.resources[0] if envelope.resources else ""
     if kinds.parse(service_arn) is None:
         raise InvalidEvent("resources[0] of an ECS Deployment State Change must be the service ARN")
@@ -296,6 +323,25 @@ def _parse(event: Any) -> Signal:
         deployment_id=_text(detail.get("deploymentId"), "detail.deploymentId", limit=128),
         event_name=_text(detail.get("eventName"), "detail.eventName", limit=64),
         reason=_text(detail.get("reason"), "detail.reason", required=False, limit=4096),
+        envelope=envelope,
+    )
+
+
+def _stack_status(detail: dict[str, Any], envelope: _Envelope) -> StackStatusChange:
+    """CloudFormation Stack Status Change (User Guide, "Stack Status Change event detail"): detail.stack-id, the
+    stack's ID (its ARN), and detail.status-details.{status, status-reason}; resources[0] is the same stack."""
+    stack_arn = _text(detail.get("stack-id"), "detail.stack-id", limit=2048)
+    if kinds.parse(stack_arn) is None:
+        raise InvalidEvent("detail.stack-id of a CloudFormation Stack Status Change must be the stack's ARN")
+    if envelope.resources and envelope.resources[0] != stack_arn:
+        raise InvalidEvent(
+            "resources[0] and detail.stack-id of a CloudFormation Stack Status Change name different stacks"
+        )
+    status = _obj(detail.get("status-details"), "detail.status-details")
+    return StackStatusChange(
+        stack_arn=stack_arn,
+        status=_text(status.get("status"), "detail.status-details.status", limit=64),
+        reason=_text(status.get("status-reason"), "detail.status-details.status-reason", required=False, limit=4096),
         envelope=envelope,
     )
 

@@ -197,6 +197,8 @@ def resolve_signal(signal: events.Signal, clients: Clients) -> Named | Concluded
         return Named(target)
     if isinstance(signal, events.CodeDeployFailure):
         return _target_of_codedeploy(signal, clients)
+    if isinstance(signal, events.StackStatusChange):
+        return _target_of_stack(signal, clients)
     if isinstance(signal, events.ManualRollback):
         target = kinds.parse(signal.target)
         if target is None:
@@ -211,6 +213,33 @@ def resolve_signal(signal: events.Signal, clients: Clients) -> Named | Concluded
         f"{' (' + signal.error_code + ')' if signal.error_code else ''}: "
         "it has already stopped, so rollbackctl stops nothing; no deployed target to roll back",
     )
+
+
+# The stack statuses that need the controller (template.yaml's StackStatusChangeRule routes these): an update that
+# failed with rollback disabled, a rollback that failed, and a rollback CloudFormation started by itself (recorded).
+STACK_TROUBLE = ("UPDATE_FAILED", "UPDATE_ROLLBACK_FAILED", "UPDATE_ROLLBACK_IN_PROGRESS")
+
+
+def _target_of_stack(signal: events.StackStatusChange, clients: Clients) -> Named | Concluded:
+    name = kinds.short_name(signal.stack_arn)
+    if signal.status not in STACK_TROUBLE:
+        return Concluded(
+            "ignore",
+            f"CloudFormation reported stack {name} {signal.status}; rollbackctl acts on a stack whose update failed "
+            f"or is rolling back ({', '.join(STACK_TROUBLE)})",
+        )
+    target = kinds.parse(signal.stack_arn)
+    assert target is not None  # events.parse accepts only an ARN of a kind
+    # EventBridge may deliver CloudFormation's events out of order: act only on a stack that is still where the
+    # event says it is (a later update, or its end, is not what this event reported).
+    now = kinds.of(target).serving(clients, target)
+    if now != signal.status:
+        return Concluded(
+            "ignore",
+            f"CloudFormation reported stack {name} {signal.status} at {signal.envelope.time}, but it is "
+            f"{now or 'gone'} now: the event is out of date, and nothing was changed",
+        )
+    return Named(target)
 
 
 def _target_of_codedeploy(signal: events.CodeDeployFailure, clients: Clients) -> Named | Concluded:

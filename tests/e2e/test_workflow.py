@@ -235,10 +235,13 @@ def test_every_events_rule_has_its_target_and_a_dead_letter_queue(aws: Any, cont
         else:
             assert target["Arn"].endswith(":function:rollbackctl-track")
             tracker[rule["Name"]] = pattern
-    assert set(workflow) == {"aws.cloudwatch", "aws.codepipeline", "aws.codedeploy", "aws.ecs"}
+    assert set(workflow) == {"aws.cloudwatch", "aws.codepipeline", "aws.codedeploy", "aws.ecs", "aws.cloudformation"}
     assert workflow["aws.cloudwatch"]["detail"] == {"state": {"value": ["ALARM"]}}
     assert workflow["aws.codedeploy"]["detail"] == {"state": ["FAILURE", "STOP"]}
-    assert len(tracker) == 3
+    assert workflow["aws.cloudformation"]["detail"] == {
+        "status-details": {"status": ["UPDATE_FAILED", "UPDATE_ROLLBACK_FAILED", "UPDATE_ROLLBACK_IN_PROGRESS"]}
+    }
+    assert len(tracker) == 5
 
 
 def test_the_demo_scenarios_all_end_as_expected() -> None:

@@ -84,6 +84,9 @@ def test_the_rollback_calls_are_scoped(translated: dict[str, Any]) -> None:
         "autoscaling:SuspendProcesses",
         "autoscaling:ResumeProcesses",
         "s3:PutObject",
+        "cloudformation:CancelUpdateStack",
+        "cloudformation:RollbackStack",
+        "cloudformation:ContinueUpdateRollback",
     }
     seen = set()
     for st in identity_statements(translated):

@@ -589,7 +589,7 @@ def test_the_boundary_denies_identity_and_account_changes(roles: dict[str, Any])
 def test_a_planted_grant_outside_the_boundary_is_caught(translated: dict[str, Any], roles: dict[str, Any]) -> None:
     statement = {
         "Effect": "Allow",
-        "Action": "cloudformation:CancelUpdateStack",
+        "Action": "cloudformation:DeleteStack",
         "Resource": {"Fn::Sub": "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/*"},
     }
     planted = copy.deepcopy(translated)
@@ -600,7 +600,7 @@ def test_a_planted_grant_outside_the_boundary_is_caught(translated: dict[str, An
     assert (
         boundary_gaps(_boundary_statements(roles), granted, resolver)
         == [
-            "RestoreFunctionRole: cloudformation:CancelUpdateStack on "
+            "RestoreFunctionRole: cloudformation:DeleteStack on "
             "arn:aws:cloudformation:us-east-1:123456789012:stack/* is not allowed by the boundary"
         ]
         * 3

@@ -23,14 +23,17 @@ MANAGED_ONLY = {
     "Fn::If": ["OptInByTag", {"StringEquals": {"aws:ResourceTag/rollback:managed": "true"}}, {"Ref": "AWS::NoValue"}]
 }
 # The calls that change a target: with TargetOptIn=tag, IAM lets them touch only targets tagged rollback:managed=true
-# (Service Authorization Reference: lambda function, ecs service and elasticbeanstalk environment resources support
-# aws:ResourceTag).
+# (Service Authorization Reference: lambda function, ecs service, elasticbeanstalk environment and cloudformation stack
+# resources support aws:ResourceTag).
 TARGET_CHANGES = {
     "lambda:UpdateAlias",
     "ecs:UpdateService",
     "ecs:StopServiceDeployment",
     "elasticbeanstalk:UpdateEnvironment",
     "elasticbeanstalk:AbortEnvironmentUpdate",
+    "cloudformation:CancelUpdateStack",
+    "cloudformation:RollbackStack",
+    "cloudformation:ContinueUpdateRollback",
 }
 # Elastic Beanstalk makes these calls with its caller's credentials while it deploys (Developer Guide, "Elastic
 # Beanstalk user policy"): on the environment's own stack, Auto Scaling group and storage bucket, which the template

@@ -102,10 +102,35 @@ def test_pipeline_execution_failure_has_no_stage() -> None:
     assert (signal.stage, signal.action) == ("", "")
 
 
+def test_stack_status_change_names_the_stack_and_its_status() -> None:
+    signal = events.parse(load_event("cloudformation-stack-update-failed.json"))
+    assert isinstance(signal, events.StackStatusChange)
+    assert signal.stack_arn.startswith("arn:aws:cloudformation:us-east-1:123456789012:stack/shop/")
+    trigger = signal.trigger()
+    assert (trigger.kind, trigger.name, trigger.id, trigger.state) == (
+        "cloudformation",
+        "shop",
+        signal.stack_arn,
+        "UPDATE_FAILED",
+    )
+    assert trigger.reason == "The following resource(s) failed to update: [Service]."
+
+
 @pytest.mark.parametrize(
     "name, mutate, message",
     [
         ("ecs-deployment-failed.json", lambda e: e.update({"resources": []}), "service ARN"),
+        (
+            "cloudformation-stack-update-failed.json",
+            lambda e: e["detail"].update({"stack-id": "arn:aws:sqs:us-east-1:123456789012:queue"}),
+            "stack's ARN",
+        ),
+        (
+            "cloudformation-stack-update-failed.json",
+            lambda e: e.update({"resources": ["arn:aws:cloudformation:us-east-1:123456789012:stack/other/1"]}),
+            "different stacks",
+        ),
+        ("cloudformation-stack-update-failed.json", lambda e: e["detail"].pop("status-details"), "status-details"),
         ("codedeploy-deployment-failure.json", lambda e: e["detail"].pop("deploymentId"), "deploymentId"),
         ("codepipeline-action-failed.json", lambda e: e["detail"].pop("stage"), "detail.stage"),
         ("codepipeline-action-failed.json", lambda e: e.update({"time": "soon"}), "not a timestamp"),

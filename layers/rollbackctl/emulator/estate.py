@@ -450,3 +450,76 @@ def beanstalk_alarm(aws: Emulator, alarm: str, environment: str, tags: dict[str,
     return metric_alarm(
         aws, alarm, "AWS/ElasticBeanstalk", "ApplicationRequests5xx", {"EnvironmentName": environment}, tags
     )
+
+
+# --- CloudFormation stacks ----------------------------------------------------------------------------------------
+
+CLOUDFORMATION_TRUST = TRUST.replace("lambda.amazonaws.com", "cloudformation.amazonaws.com")
+
+
+def stack_template(name: str, release: str) -> str:
+    """What the stack deploys: the release it serves (an SSM parameter, /NAME/release) and its work queue."""
+    return json.dumps(
+        {
+            "Resources": {
+                "Release": {
+                    "Type": "AWS::SSM::Parameter",
+                    "Properties": {"Name": f"/{name}/release", "Type": "String", "Value": release},
+                },
+                "Queue": {"Type": "AWS::SQS::Queue", "Properties": {"QueueName": f"{name}-work"}},
+            },
+            "Outputs": {"Release": {"Value": release}},
+        }
+    )
+
+
+def stack(aws: Emulator, name: str, release: str, tags: dict[str, str] | None = None, service_role: bool = True) -> str:
+    """A stack whose creation completed, serving ``release``, with a CloudFormation service role (as pipelines deploy
+    stacks) unless ``service_role`` is False; returns its ID (the stack ARN)."""
+    kwargs: dict[str, Any] = {"Tags": [{"Key": k, "Value": v} for k, v in (tags or {}).items()]}
+    if service_role:
+        kwargs["RoleARN"] = _role(aws, "estate-cloudformation", CLOUDFORMATION_TRUST)
+    return str(
+        aws.client("cloudformation").create_stack(StackName=name, TemplateBody=stack_template(name, release), **kwargs)[
+            "StackId"
+        ]
+    )
+
+
+def stack_mid_update(aws: Emulator, name: str, release: str, disable_rollback: bool = False) -> None:
+    """Start an update of the stack to ``release``: UPDATE_IN_PROGRESS, its resources still the old ones."""
+    aws.client("cloudformation").update_stack(
+        StackName=name, TemplateBody=stack_template(name, release), DisableRollback=disable_rollback
+    )
+
+
+def stack_update_failed(aws: Emulator, name: str, release: str, resource: str, reason: str) -> None:
+    """An update to ``release`` with rollback disabled, whose ``resource`` failed: UPDATE_FAILED."""
+    from . import cloudformation
+
+    stack_mid_update(aws, name, release, disable_rollback=True)
+    cloudformation.fail_update(ACCOUNT, aws.region, name, resource, reason)
+
+
+def stack_rolling_back(aws: Emulator, name: str, release: str, resource: str, reason: str) -> None:
+    """An update to ``release`` whose ``resource`` failed: CloudFormation rolls it back, UPDATE_ROLLBACK_IN_PROGRESS."""
+    from . import cloudformation
+
+    stack_mid_update(aws, name, release)
+    cloudformation.fail_update(ACCOUNT, aws.region, name, resource, reason)
+
+
+def stack_rollback_failed(
+    aws: Emulator, name: str, release: str, resource: str, reason: str, persists: bool = False
+) -> None:
+    """An update to ``release`` that failed, then ``resource`` failed to roll back: UPDATE_ROLLBACK_FAILED.
+    ``persists``: a continued rollback fails again at it until it is fixed (``cloudformation.fix``)."""
+    from . import cloudformation
+
+    stack_rolling_back(aws, name, release, "Release", "Resource handler returned message: the update failed")
+    cloudformation.fail_rollback(ACCOUNT, aws.region, name, resource, reason, persists)
+
+
+def stack_alarm(aws: Emulator, alarm: str, stack_arn: str, tags: dict[str, str] | None = None) -> str:
+    """An alarm on the stack's service, tagged rollback:target with the stack's ARN (no metric names a stack)."""
+    return metric_alarm(aws, alarm, "Shop/Orders", "Errors", None, {"rollback:target": stack_arn, **(tags or {})})

@@ -12,8 +12,9 @@
 - Lambda aliases get a new RevisionId on every update, and UpdateAlias with a stale RevisionId fails with
   PreconditionFailedException (412), as in AWS.
 - CodePipeline, CodeDeploy, ECS deployments and Elastic Beanstalk environments: see ``codepipeline.py``,
-  ``codedeploy.py``, ``ecs.py``, ``beanstalk.py``; the operations among them that take time progress through moto's
-  state manager (``progress.py``).
+  ``codedeploy.py``, ``ecs.py``, ``beanstalk.py``; CloudFormation stack updates and their ways back:
+  ``cloudformation.py``; the operations among them that take time progress through moto's state manager
+  (``progress.py``).
 - A clock scale for Wait states and Retry intervals (1.0 = real seconds, as in AWS; tests use less).
 """
 
@@ -38,7 +39,7 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import get_backend as sfn_backend
 from moto.utilities.arns import parse_arn
 
-from . import beanstalk, cloudtrail, codebuild, codedeploy, codepipeline, dynamodb, ecs, faults
+from . import beanstalk, cloudformation, cloudtrail, codebuild, codedeploy, codepipeline, dynamodb, ecs, faults
 from .runtime import InProcessRuntime
 
 
@@ -319,6 +320,7 @@ def apply(runtime: InProcessRuntime, time_scale: float = 1.0) -> None:
     codepipeline.install()
     codedeploy.install()
     ecs.install()
+    cloudformation.install()
     codebuild.install()
     beanstalk.install()
     cloudtrail.install()

@@ -87,6 +87,9 @@ class TargetKind(Protocol):
     poll_seconds: int  # how often the workflow reads back a change that takes time
     read_actions: frozenset[str]  # IAM actions triage and restore read with (checked against template.yaml)
     write_actions: frozenset[str]  # IAM actions that change the target (checked against template.yaml)
+    # IAM actions the target's service makes with rollbackctl's credentials while it goes back (Elastic Beanstalk
+    # deploys with its caller's permissions), on the service's own resources: granted to Restore, never called here
+    delegated_actions: frozenset[str]
     trail_events: frozenset[str]  # CloudTrail eventNames Track learns deployments from (template.yaml's rule)
 
     # recognise

@@ -72,6 +72,24 @@ class BeanstalkEnvironment:
         }
     )
     write_actions = frozenset({"elasticbeanstalk:UpdateEnvironment", "elasticbeanstalk:AbortEnvironmentUpdate"})
+    # Elastic Beanstalk deploys a version with its caller's permissions (Developer Guide, "Elastic Beanstalk user
+    # policy"), on what it created itself: the environment's stack, its Auto Scaling group, its storage bucket.
+    delegated_actions = frozenset(
+        {
+            "cloudformation:DescribeStacks",
+            "cloudformation:DescribeStackResource",
+            "cloudformation:DescribeStackResources",
+            "cloudformation:GetTemplate",
+            "cloudformation:UpdateStack",
+            "autoscaling:SuspendProcesses",
+            "autoscaling:ResumeProcesses",
+            "autoscaling:DescribeAutoScalingGroups",
+            "autoscaling:DescribeScalingActivities",
+            "ec2:DescribeInstances",
+            "s3:GetObject",
+            "s3:PutObject",
+        }
+    )
     trail_events = frozenset({"UpdateEnvironment", "CreateEnvironment"})
 
     # --- recognise -------------------------------------------------------------------------------------------

@@ -73,6 +73,7 @@ class EcsService:
     write_actions = (
         frozenset({"ecs:UpdateService", "ecs:StopServiceDeployment"}) | codedeploy.WRITE_ACTIONS | alb.WRITE_ACTIONS
     )
+    delegated_actions: frozenset[str] = frozenset()
     trail_events = frozenset({"UpdateService"})
 
     # --- recognise -------------------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ class LambdaAlias:
         codedeploy.READ_ACTIONS
     )
     write_actions = frozenset({"lambda:UpdateAlias"}) | codedeploy.WRITE_ACTIONS
+    delegated_actions: frozenset[str] = frozenset()
     trail_events = frozenset({"CreateAlias20150331", "UpdateAlias20150331", "CreateDeployment"})
 
     # --- recognise -------------------------------------------------------------------------------------------
