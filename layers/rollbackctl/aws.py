@@ -47,6 +47,7 @@ SERVICES = {
     "codebuild": "codebuild",
     "secretsmanager": "secretsmanager",
     "ecr": "ecr",
+    "s3": "s3",
 }
 
 

@@ -41,7 +41,26 @@ def ecs_service(aws: Any) -> Seeded:
     return Seeded(arn, one, lambda: ecs_model.complete_rollout(ACCOUNT, "us-east-1", "prod", "web"))
 
 
-SEEDS: dict[str, Callable[[Any], Seeded]] = {"lambda-alias": lambda_alias, "ecs-service": ecs_service}
+def codedeploy_group(aws: Any) -> Seeded:
+    from moto.moto_api import state_manager
+
+    from rollbackctl.kinds.codedeploy_group import version
+
+    estate.auto_scaling_group(aws, "web-asg")
+    arn = estate.server_group(aws, "web", "prod", ["web-asg"])
+    one = estate.s3_revision(aws, "web-revisions", "web.zip", b"release 1")
+    estate.server_deployed(aws, "web", "prod", one)
+    estate.server_deployed(aws, "web", "prod", estate.s3_revision(aws, "web-revisions", "web.zip", b"release 2"))
+    # From here on CodeDeploy deploys at once: the redeploy of the known-good reads back Succeeded.
+    state_manager.set_transition("codedeploy::deployment", {"progression": "immediate"})
+    return Seeded(arn, version(one))
+
+
+SEEDS: dict[str, Callable[[Any], Seeded]] = {
+    "lambda-alias": lambda_alias,
+    "ecs-service": ecs_service,
+    "codedeploy-group": codedeploy_group,
+}
 
 
 def kind_id(kind: TargetKind) -> str:

@@ -18,7 +18,7 @@ from tests.conftest import TEMPLATE
 from tests.static.policies import identity_statements, statement_actions
 from tools.translate import translate_file
 
-TARGET_SERVICES = ("lambda", "ecs", "codedeploy", "elasticloadbalancing", "ecr")
+TARGET_SERVICES = ("lambda", "ecs", "codedeploy", "elasticloadbalancing", "ecr", "s3")
 READS = frozenset().union(*(k.read_actions for k in kinds.KINDS))
 WRITES = frozenset().union(*(k.write_actions for k in kinds.KINDS))
 TRAIL = frozenset().union(*(k.trail_events for k in kinds.KINDS))

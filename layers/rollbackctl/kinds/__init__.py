@@ -26,10 +26,11 @@ from .base import (
     Target,
     TargetKind,
 )
+from .codedeploy_group import CODEDEPLOY_GROUP
 from .ecs_service import ECS_SERVICE
 from .lambda_alias import LAMBDA_ALIAS
 
-KINDS: tuple[TargetKind, ...] = (LAMBDA_ALIAS, ECS_SERVICE)
+KINDS: tuple[TargetKind, ...] = (LAMBDA_ALIAS, ECS_SERVICE, CODEDEPLOY_GROUP)
 # The kind that puts back what it ships, for targets with no way back of their own (none yet: the pipeline stage).
 SHIPS: Ships | None = None
 _BY_NAME: dict[str, TargetKind] = {k.name: k for k in KINDS}
