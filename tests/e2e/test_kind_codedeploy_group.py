@@ -11,6 +11,7 @@ and revisions, and the incident the controller recorded.
 - A GitHub revision goes back too, and the incident says it was not checked.
 - A Server deployment's FAILURE event is handled (and diagnosed from the instance's lifecycle event); one CodeDeploy
   already rolled back is recorded, not touched.
+- With TargetOptIn=tag, a group without its own rollback:managed tag is left alone.
 - Track learns the group's deployments (CloudTrail CreateDeployment, CodeDeploy SUCCESS) in the kind's own words,
   and not the controller's own redeploy.
 """
@@ -26,12 +27,13 @@ from typing import Any
 import pytest
 from moto.moto_api import state_manager
 
-from rollbackctl.emulator import ACCOUNT, estate, patches
+from rollbackctl.emulator import ACCOUNT, deploy, estate, patches
 from rollbackctl.emulator import codedeploy_server as server_model
 from rollbackctl.emulator.demo import executions, fire, fire_and_wait, wait_all
 from rollbackctl.kinds.codedeploy_group import version
 from rollbackctl.model import Incident, parse_time
 from rollbackctl.store import IncidentStore, Ledger
+from tests.conftest import TEMPLATE
 
 MODEL = "codedeploy::deployment"
 WEB = f"arn:aws:codedeploy:us-east-1:{ACCOUNT}:deploymentgroup:web/prod"
@@ -275,3 +277,16 @@ def test_track_learns_the_groups_deployments_in_its_own_words_and_not_rollbackct
     assert after is not None and after.version == version(two)  # the controller's redeploy is not a deployment
     statuses = {(e.version, e.status) for e in ledger.entries(WEB)}
     assert {(version(two), "bad"), (version(one), "good")} <= statuses
+
+
+def test_with_tag_opt_in_a_group_not_tagged_rollback_managed_is_left_alone(aws: Any, faults: Any) -> None:
+    controller = deploy(aws, TEMPLATE, overrides={"TargetOptIn": "tag"})
+    web(aws)
+    two = second(aws)
+    estate.server_deployed(aws, "web", "prod", two)
+    estate.asg_alarm(aws, "web-cpu", "web-asg", tags={"rollback:managed": "true"})  # an alarm cannot enrol it
+    incident = incident_of(aws, controller, fire_and_wait(aws, controller, "web-cpu"))
+    assert incident.action == "ignored" and "is not enrolled" in incident.reason
+    assert faults.mutating_calls() == []
+    listed = aws.client("codedeploy").list_deployments(applicationName="web", deploymentGroupName="prod")
+    assert len(listed["deployments"]) == 2

@@ -73,7 +73,7 @@ class CodeDeployGroup:
     gone = frozenset({"DeploymentGroupDoesNotExistException", "ApplicationDoesNotExistException"}) | codedeploy.GONE
     # StopDeployment of a deployment that finished since triage read it: decide again (it now needs a redeploy)
     conflict = frozenset({"DeploymentAlreadyCompletedException"})
-    poll_seconds = 10  # a Server deployment takes minutes: one instance after another runs its lifecycle hooks
+    poll_seconds = 5  # a Server deployment takes minutes (each instance runs its hooks): read back as ECS is
     read_actions = codedeploy.READ_ACTIONS | frozenset(
         {"codedeploy:BatchGetDeployments", "codedeploy:ListTagsForResource", "s3:GetObject", "s3:GetObjectVersion"}
     )
