@@ -24,21 +24,14 @@ from moto.codedeploy import responses as cd_responses
 from moto.codedeploy.exceptions import DeploymentDoesNotExistException
 from moto.codedeploy.models import CodeDeployBackend, DeploymentInfo, codedeploy_backends
 from moto.codedeploy.responses import CodeDeployResponse
-from moto.core.exceptions import JsonRESTError
 from moto.core.utils import utcnow
 
 from ..mechanisms.codedeploy import ACTIVE, appspec, appspec_resource
 from . import codedeploy_server as server
 from . import progress
+from .codedeploy_server import DeploymentAlreadyCompletedException
 
 CANARY_WEIGHT = 0.1
-
-
-class DeploymentAlreadyCompletedException(JsonRESTError):
-    code = 400
-
-    def __init__(self, message: str) -> None:
-        super().__init__("DeploymentAlreadyCompletedException", message)
 
 
 def _spec(deployment: DeploymentInfo) -> dict[str, Any]:

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from ..aws import AWS_ERRORS, Clients, error_code
 from ..mechanisms import codedeploy
-from ..model import Incident, Plan
+from ..model import Incident, Plan, utcnow
 from ..store import Ledger
 from .base import AlreadyGoingBack, Checked, ReadBack, Refusal, RestoreIncomplete, Seen, Target
 
@@ -42,6 +43,7 @@ FINISHED = ["Succeeded", "Failed", "Stopped"]
 ROLLBACK_CREATOR = "codeDeployRollback"
 ASG_NAMESPACES = ("AWS/EC2", "AWS/AutoScaling")
 BATCH = 25  # BatchGetDeployments: at most 25 ids a call
+RECENT = timedelta(days=14)  # the history read first (ListDeployments createTimeRange), before all of it
 MAX_EVIDENCE_TARGETS = 10
 LOG_TAIL = 1000  # characters of an instance's log tail kept as evidence (CodeDeploy keeps up to 4 KB)
 # What S3 HeadObject answers when the object (or its version, or its bucket) is not there. Without s3:ListBucket,
@@ -154,21 +156,33 @@ class CodeDeployGroup:
             )
         return group
 
-    def _deployments(self, clients: Clients, target: Target, statuses: list[str]) -> list[dict[str, Any]]:
-        """The group's deployments in ``statuses``, newest first (CodeDeploy's own history)."""
+    def _deployments(
+        self, clients: Clients, target: Target, statuses: list[str], since: datetime | None = None
+    ) -> list[dict[str, Any]]:
+        """The group's deployments in ``statuses`` (created after ``since``), newest first (CodeDeploy's history)."""
         application, name = target.parts
         cd = clients.codedeploy
+        window = {"createTimeRange": {"start": since}} if since is not None else {}
         ids = _pages(
             cd.list_deployments,
             "deployments",
             applicationName=application,
             deploymentGroupName=name,
             includeOnlyStatuses=statuses,
+            **window,
         )
         found: list[dict[str, Any]] = []
         for start in range(0, len(ids), BATCH):
             found += cd.batch_get_deployments(deploymentIds=ids[start : start + BATCH]).get("deploymentsInfo", [])
         return sorted(found, key=lambda d: d["createTime"], reverse=True)
+
+    def _recent(
+        self, clients: Clients, target: Target, statuses: list[str], enough: Callable[[list[dict[str, Any]]], bool]
+    ) -> list[dict[str, Any]]:
+        """The recent history when it is ``enough`` to decide (a group may have thousands of deployments, and triage
+        comes before the change), else the whole of it: what is newest in the window is newest of all."""
+        recent = self._deployments(clients, target, statuses, utcnow() - RECENT)
+        return recent if enough(recent) else self._deployments(clients, target, statuses)
 
     def plan(self, clients: Clients, target: Target, ledger: Ledger) -> Plan:
         self._server_group(clients, target)
@@ -195,7 +209,15 @@ class CodeDeployGroup:
             )
             plan.details.update(details, revision=json.dumps(back_to, sort_keys=True))
             return plan
-        history = self._deployments(clients, target, FINISHED)
+        history = self._recent(
+            clients,
+            target,
+            FINISHED,
+            lambda found: (
+                bool(found)
+                and self._known_good(found, version(found[0].get("revision")), target, ledger)[0] is not None
+            ),
+        )
         if not history:
             raise Refusal(
                 f"CodeDeploy deployment group {target.name} has no deployment in flight and none that finished; "
@@ -359,7 +381,7 @@ class CodeDeployGroup:
     def serving(self, clients: Clients, target: Target) -> str | None:
         """The revision of the group's newest deployment when it Succeeded (while one runs, or after one failed,
         the instances may run either)."""
-        history = self._deployments(clients, target, FINISHED + list(codedeploy.ACTIVE))
+        history = self._recent(clients, target, FINISHED + list(codedeploy.ACTIVE), bool)
         if not history or history[0].get("status") != "Succeeded":
             return None
         return version(history[0].get("revision")) or None
