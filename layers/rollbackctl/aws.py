@@ -49,6 +49,7 @@ SERVICES = {
     "ecr": "ecr",
     "elasticbeanstalk": "elasticbeanstalk",
     "cloudformation": "cloudformation",
+    "s3": "s3",
 }
 
 

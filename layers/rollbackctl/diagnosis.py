@@ -1,8 +1,8 @@
 """Why did the deployment fail? Rules as data: evidence -> category, summary, remediation, confidence.
 
-Each piece of evidence is a dict with at least ``source`` (codedeploy, codepipeline, codebuild, ecs,
-alarm, lambda, beanstalk, cloudformation) and ``code`` (an error code, failure type, phase, metric name or a text
-to search), plus
+Each piece of evidence is a dict with at least ``source`` (codedeploy, codedeploy-instance, codepipeline,
+codebuild, ecs, alarm, lambda, beanstalk, cloudformation) and ``code`` (an error code, failure type, phase, metric
+name or a text to search), plus
 whatever else its source reported (``message``, ``link``, ...). A rule matches a piece of evidence by
 source and code (exactly, or by regular expression when its code starts with ``re:``). Adding a rule is
 adding a row. Evidence no rule knows is ``unclassified``, and kept as it came.
@@ -176,6 +176,64 @@ RULES: tuple[Rule, ...] = (
         "A lifecycle hook script timed out ({message})",
         "Make the hook faster or raise its timeout in the AppSpec",
         0.8,
+    ),
+    # --- CodeDeploy on EC2 / on-premises: what one instance's agent reported (BatchGetDeploymentTargets
+    # instanceTarget.lifecycleEvents[].diagnostics; the codedeploy-group kind's evidence). More specific than the
+    # deployment's own errorInformation (HEALTH_CONSTRAINTS: "too many individual instances failed"), so it wins.
+    Rule(
+        "codedeploy-instance",
+        "ScriptFailed",
+        HEALTH,
+        "The {event} hook script {script} failed on instance {instance}: {message}",
+        "Read the script's output (log_tail in the evidence, and the deployment log under "
+        "/opt/codedeploy-agent/deployment-root on the instance); fix the script or what it starts, and ship a new "
+        "revision. The group is back on its known-good revision",
+        0.95,
+    ),
+    Rule(
+        "codedeploy-instance",
+        "ScriptMissing",
+        CONFIGURATION,
+        "The {event} hook script {script} that the AppSpec names is not in the revision (instance {instance})",
+        "Add the script to the bundle at the path appspec.yml gives (relative to the bundle's root), or fix the path",
+        0.95,
+    ),
+    Rule(
+        "codedeploy-instance",
+        "ScriptNotExecutable",
+        CONFIGURATION,
+        "The {event} hook script {script} is not an executable file on instance {instance}",
+        "chmod +x the script before bundling it (or give it a shebang line), then ship a new revision",
+        0.95,
+    ),
+    Rule(
+        "codedeploy-instance",
+        "ScriptTimedOut",
+        HEALTH,
+        "The {event} hook script {script} did not finish within its timeout on instance {instance} ({message})",
+        "Make the hook finish sooner (a health check waiting on a service that never comes up is the usual cause) "
+        "or raise its timeout in appspec.yml (at most 3600 seconds)",
+        0.9,
+    ),
+    Rule(
+        "codedeploy-instance",
+        "OutputsLeftOpen",
+        CONFIGURATION,
+        "The {event} hook script {script} left a process holding its output open on instance {instance}, so the "
+        "hook never ended ({message})",
+        "Start background processes with their output redirected (> /dev/null 2> /dev/null < /dev/null &) so the "
+        "hook script can exit",
+        0.9,
+    ),
+    Rule(
+        "codedeploy-instance",
+        "UnknownError",
+        CAPACITY,
+        "The {event} hook on instance {instance} did not run, for a reason the CodeDeploy agent could not tell "
+        "({message})",
+        "Check the CodeDeploy agent on the instance (running, up to date, able to reach CodeDeploy and S3) and its "
+        "log, then redeploy",
+        0.6,
     ),
     # --- CodePipeline failure types --------------------------------------------------------------------
     Rule(

@@ -69,11 +69,27 @@ def cloudformation_stack(aws: Any) -> Seeded:
     )
 
 
+def codedeploy_group(aws: Any) -> Seeded:
+    from moto.moto_api import state_manager
+
+    from rollbackctl.kinds.codedeploy_group import version
+
+    estate.auto_scaling_group(aws, "web-asg")
+    arn = estate.server_group(aws, "web", "prod", ["web-asg"])
+    one = estate.s3_revision(aws, "web-revisions", "web.zip", b"release 1")
+    estate.server_deployed(aws, "web", "prod", one)
+    estate.server_deployed(aws, "web", "prod", estate.s3_revision(aws, "web-revisions", "web.zip", b"release 2"))
+    # From here on CodeDeploy deploys at once: the redeploy of the known-good reads back Succeeded.
+    state_manager.set_transition("codedeploy::deployment", {"progression": "immediate"})
+    return Seeded(arn, version(one))
+
+
 SEEDS: dict[str, Callable[[Any], Seeded]] = {
     "lambda-alias": lambda_alias,
     "ecs-service": ecs_service,
     "beanstalk-environment": beanstalk_environment,
     "cloudformation-stack": cloudformation_stack,
+    "codedeploy-group": codedeploy_group,
 }
 
 

@@ -74,6 +74,7 @@ def test_the_rollback_calls_are_scoped(translated: dict[str, Any]) -> None:
         "lambda:UpdateAlias",
         "ecs:UpdateService",
         "codedeploy:StopDeployment",
+        "codedeploy:CreateDeployment",
         "codepipeline:StopPipelineExecution",
         "codepipeline:DisableStageTransition",
         "elasticloadbalancing:ModifyListener",

@@ -18,8 +18,17 @@ from tests.conftest import TEMPLATE
 from tests.static.policies import identity_statements, statement_actions
 from tools.translate import translate_file
 
-TARGET_SERVICES = ("lambda", "ecs", "codedeploy", "elasticloadbalancing", "ecr", "elasticbeanstalk", "cloudformation")
-DELEGATED_SERVICES = ("autoscaling", "ec2", "s3")
+TARGET_SERVICES = (
+    "lambda",
+    "ecs",
+    "codedeploy",
+    "elasticloadbalancing",
+    "ecr",
+    "elasticbeanstalk",
+    "cloudformation",
+    "s3",
+)
+DELEGATED_SERVICES = ("autoscaling", "ec2")
 READS = frozenset().union(*(k.read_actions for k in kinds.KINDS))
 WRITES = frozenset().union(*(k.write_actions for k in kinds.KINDS))
 TRAIL = frozenset().union(*(k.trail_events for k in kinds.KINDS))

@@ -8,31 +8,30 @@
   original version / task set and ``rollbackInfo`` records it. A finished deployment raises
   DeploymentAlreadyCompletedException.
 - ``GetDeployment`` returns ``errorInformation`` and ``rollbackInfo`` instead of empty objects.
+
+Deployments of the Server compute platform (EC2 and on-premises) are ``codedeploy_server.py``'s: they progress
+through moto's state manager and put their state-change events on the bus; this module hands them over.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC
 from typing import Any
 
 from moto.codedeploy import responses as cd_responses
 from moto.codedeploy.exceptions import DeploymentDoesNotExistException
 from moto.codedeploy.models import CodeDeployBackend, DeploymentInfo, codedeploy_backends
 from moto.codedeploy.responses import CodeDeployResponse
-from moto.core.exceptions import JsonRESTError
 from moto.core.utils import utcnow
 
 from ..mechanisms.codedeploy import ACTIVE, appspec, appspec_resource
+from . import codedeploy_server as server
+from . import progress
+from .codedeploy_server import DeploymentAlreadyCompletedException
 
 CANARY_WEIGHT = 0.1
-
-
-class DeploymentAlreadyCompletedException(JsonRESTError):
-    code = 400
-
-    def __init__(self, message: str) -> None:
-        super().__init__("DeploymentAlreadyCompletedException", message)
 
 
 def _spec(deployment: DeploymentInfo) -> dict[str, Any]:
@@ -109,9 +108,19 @@ def _roll_back(deployment: DeploymentInfo) -> None:
 
 _original_create = CodeDeployBackend.create_deployment
 _original_info = cd_responses._deployment_info
+_original_group_info = cd_responses._deployment_group_info
+_original_list = CodeDeployBackend.list_deployments
+_original_get = CodeDeployBackend.get_deployment
+_original_batch_get = CodeDeployBackend.batch_get_deployments
 
 
 def _create(self: CodeDeployBackend, *args: Any, **kwargs: Any) -> str:
+    name = kwargs.get("application_name", args[0] if args else None)
+    application = self.applications.get(str(name))
+    if application is not None and str(application.compute_platform) == "Server":
+        server.revision_checked(kwargs.get("revision", args[2] if len(args) > 2 else None))
+        with progress.held():
+            return server.created(self, _original_create(self, *args, **kwargs))
     deployment_id: str = _original_create(self, *args, **kwargs)
     deployment = self.deployments[deployment_id]
     deployment.rollbackctl_where = (self.account_id, self.region_name)  # type: ignore[attr-defined]
@@ -125,6 +134,12 @@ def stop_deployment(backend: CodeDeployBackend, deployment_id: str, auto_rollbac
     deployment = backend.deployments.get(deployment_id)
     if deployment is None:
         raise DeploymentDoesNotExistException(f"The deployment {deployment_id} could not be found.")
+    operation = server.operation(deployment)
+    if operation is not None:
+        operation.stop(auto_rollback)
+        if operation.rollback.get("rollbackDeploymentId"):
+            return {"status": "Pending", "statusMessage": "Stopping the deployment and rolling back."}
+        return {"status": "Succeeded", "statusMessage": "Deployment stopped."}
     if deployment.status not in ACTIVE:
         raise DeploymentAlreadyCompletedException(f"The deployment {deployment_id} has already completed.")
     deployment.status = "Stopped"
@@ -184,6 +199,10 @@ def reroute(account: str, region: str, deployment_id: str) -> None:
 def fail_deployment(account: str, region: str, deployment_id: str, code: str, message: str) -> None:
     """What CodeDeploy does when a deployment fails (for tests and the demo)."""
     deployment = codedeploy_backends[account][region].deployments[deployment_id]
+    operation = server.operation(deployment)
+    if operation is not None:
+        operation.fail(code, message)
+        return
     deployment.status = "Failed"
     deployment.complete_time = utcnow()
     deployment.rollbackctl_error = {"code": code, "message": message}  # type: ignore[attr-defined]
@@ -193,7 +212,37 @@ def _info(deployment: DeploymentInfo) -> dict[str, Any]:
     info: dict[str, Any] = _original_info(deployment)
     info["errorInformation"] = getattr(deployment, "rollbackctl_error", {})
     info["rollbackInfo"] = getattr(deployment, "rollbackctl_rollback", {})
+    server.info_fields(deployment, info)
     return info
+
+
+def _group_info(group: Any) -> dict[str, Any]:
+    info: dict[str, Any] = _original_group_info(group)
+    server.group_fields(group, info)
+    return info
+
+
+def _list(self: CodeDeployBackend, *args: Any, **kwargs: Any) -> list[str]:
+    server.refresh_all(self)
+    listed: list[str] = _original_list(self, *args, **kwargs)
+    return listed
+
+
+def _get(self: CodeDeployBackend, deployment_id: str) -> DeploymentInfo:
+    deployment = _original_get(self, deployment_id)
+    operation = server.operation(deployment)
+    if operation is not None:
+        operation.refresh(described=True)
+    return deployment
+
+
+def _batch_get(self: CodeDeployBackend, deployment_ids: list[str]) -> list[DeploymentInfo]:
+    deployments: list[DeploymentInfo] = _original_batch_get(self, deployment_ids)
+    for deployment in deployments:
+        operation = server.operation(deployment)
+        if operation is not None:
+            operation.refresh(described=True)
+    return deployments
 
 
 def _stop_response(self: CodeDeployResponse) -> str:
@@ -203,7 +252,34 @@ def _stop_response(self: CodeDeployResponse) -> str:
     return json.dumps(result)
 
 
+def _list_targets_response(self: CodeDeployResponse) -> str:
+    # https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_ListDeploymentTargets.html
+    ids = server.list_targets(
+        self.codedeploy_backend, self._get_param("deploymentId"), self._get_param("targetFilters")
+    )
+    return json.dumps({"targetIds": ids})
+
+
+def _batch_targets_response(self: CodeDeployResponse) -> str:
+    # https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_BatchGetDeploymentTargets.html
+    targets = server.batch_targets(
+        self.codedeploy_backend, self._get_param("deploymentId"), self._get_param("targetIds") or []
+    )
+    return json.dumps({"deploymentTargets": targets}, default=_epoch)
+
+
+def _epoch(value: Any) -> float:
+    """Timestamps as the JSON protocol carries them: seconds since the epoch."""
+    return float(value.replace(tzinfo=value.tzinfo or UTC).timestamp())
+
+
 def install() -> None:
     CodeDeployBackend.create_deployment = _create  # type: ignore[method-assign]
+    CodeDeployBackend.list_deployments = _list  # type: ignore[method-assign]
+    CodeDeployBackend.get_deployment = _get  # type: ignore[method-assign]
+    CodeDeployBackend.batch_get_deployments = _batch_get  # type: ignore[method-assign]
     cd_responses._deployment_info = _info
+    cd_responses._deployment_group_info = _group_info
     CodeDeployResponse.stop_deployment = _stop_response  # type: ignore[attr-defined]
+    CodeDeployResponse.list_deployment_targets = _list_targets_response  # type: ignore[attr-defined]
+    CodeDeployResponse.batch_get_deployment_targets = _batch_targets_response  # type: ignore[attr-defined]

@@ -118,11 +118,16 @@ class Emulator:
         return self._clients[service]
 
 
-_BOTOCORE: list[botocore.session.Session] = []
+_LOADER: list[Any] = []
 
 
 def _shared_botocore() -> botocore.session.Session:
-    """One botocore session per process: it caches the service models every new client would reload."""
-    if not _BOTOCORE:
-        _BOTOCORE.append(botocore.session.get_session())
-    return _BOTOCORE[0]
+    """A botocore session sharing one loader per process: the loader caches the service models every new client
+    would reload. (Not one session per process: each boto3 Session registers its handlers on its botocore session
+    again, and an S3 client class then gets boto3's transfer methods injected twice, which boto3 refuses.)"""
+    session = botocore.session.get_session()
+    if _LOADER:
+        session.register_component("data_loader", _LOADER[0])
+    else:
+        _LOADER.append(session.get_component("data_loader"))
+    return session

@@ -523,3 +523,120 @@ def stack_rollback_failed(
 def stack_alarm(aws: Emulator, alarm: str, stack_arn: str, tags: dict[str, str] | None = None) -> str:
     """An alarm on the stack's service, tagged rollback:target with the stack's ARN (no metric names a stack)."""
     return metric_alarm(aws, alarm, "Shop/Orders", "Errors", None, {"rollback:target": stack_arn, **(tags or {})})
+
+
+# --- CodeDeploy on EC2 / on-premises (compute platform Server) ----------------------------------------------
+
+
+def auto_scaling_group(aws: Emulator, name: str, instances: int = 2) -> str:
+    """An Auto Scaling group with ``instances`` in service (what a Server deployment group deploys to)."""
+    ec2, scaling = aws.client("ec2"), aws.client("autoscaling")
+    template = f"{name}-template"
+    ec2.create_launch_template(
+        LaunchTemplateName=template, LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"}
+    )
+    scaling.create_auto_scaling_group(
+        AutoScalingGroupName=name,
+        LaunchTemplate={"LaunchTemplateName": template, "Version": "$Latest"},
+        MinSize=instances,
+        MaxSize=instances,
+        DesiredCapacity=instances,
+        AvailabilityZones=[f"{aws.region}a"],
+    )
+    return name
+
+
+IN_PLACE = {"deploymentType": "IN_PLACE", "deploymentOption": "WITHOUT_TRAFFIC_CONTROL"}
+
+
+def server_group(
+    aws: Emulator,
+    application: str,
+    group: str,
+    auto_scaling_groups: list[str],
+    tags: dict[str, str] | None = None,
+    deployment_style: dict[str, str] | None = None,
+    auto_rollback_on_failure: bool = False,
+) -> str:
+    """A CodeDeploy application (compute platform Server) and a deployment group over ``auto_scaling_groups``;
+    in place unless ``deployment_style`` says otherwise. Returns the group's ARN."""
+    cd = aws.client("codedeploy")
+    cd.create_application(applicationName=application, computePlatform="Server")
+    kwargs: dict[str, Any] = {}
+    if auto_rollback_on_failure:
+        kwargs["autoRollbackConfiguration"] = {"enabled": True, "events": ["DEPLOYMENT_FAILURE"]}
+    cd.create_deployment_group(
+        applicationName=application,
+        deploymentGroupName=group,
+        serviceRoleArn=_role(aws, "estate-codedeploy", CODEDEPLOY_TRUST),
+        autoScalingGroups=auto_scaling_groups,
+        deploymentStyle=deployment_style or IN_PLACE,
+        tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
+        **kwargs,
+    )
+    return f"arn:aws:codedeploy:{aws.region}:{ACCOUNT}:deploymentgroup:{application}/{group}"
+
+
+def s3_revision(aws: Emulator, bucket: str, key: str, body: bytes) -> dict[str, Any]:
+    """A revision bundle uploaded to a versioned bucket; the RevisionLocation that names it, version and eTag."""
+    s3 = aws.client("s3")
+    try:
+        s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
+    put = s3.put_object(Bucket=bucket, Key=key, Body=body)
+    return {
+        "revisionType": "S3",
+        "s3Location": {
+            "bucket": bucket,
+            "key": key,
+            "bundleType": "zip",
+            "version": put["VersionId"],
+            "eTag": put["ETag"].strip('"'),
+        },
+    }
+
+
+def github_revision(repository: str, commit: str) -> dict[str, Any]:
+    return {"revisionType": "GitHub", "gitHubLocation": {"repository": repository, "commitId": commit}}
+
+
+def server_deployment(aws: Emulator, application: str, group: str, revision: dict[str, Any]) -> str:
+    """A deployment of ``revision`` to the group, left where CodeDeploy starts it (Created) until it is moved."""
+    return str(
+        aws.client("codedeploy").create_deployment(
+            applicationName=application, deploymentGroupName=group, revision=revision
+        )["deploymentId"]
+    )
+
+
+def server_deployed(aws: Emulator, application: str, group: str, revision: dict[str, Any]) -> str:
+    """A deployment of ``revision`` that went through and Succeeded."""
+    from . import codedeploy_server
+
+    deployment_id = server_deployment(aws, application, group, revision)
+    codedeploy_server.complete(ACCOUNT, aws.region, deployment_id)
+    return deployment_id
+
+
+def server_deployment_in_flight(aws: Emulator, application: str, group: str, revision: dict[str, Any]) -> str:
+    """A deployment of ``revision`` that CodeDeploy is deploying to the instances right now (InProgress)."""
+    from . import codedeploy_server
+
+    deployment_id = server_deployment(aws, application, group, revision)
+    codedeploy_server.start(ACCOUNT, aws.region, deployment_id)
+    return deployment_id
+
+
+def asg_alarm(
+    aws: Emulator,
+    alarm: str,
+    auto_scaling_group_name: str,
+    namespace: str = "AWS/EC2",
+    tags: dict[str, str] | None = None,
+) -> str:
+    """An alarm on the CPU of an Auto Scaling group's instances: dimension AutoScalingGroupName."""
+    return metric_alarm(
+        aws, alarm, namespace, "CPUUtilization", {"AutoScalingGroupName": auto_scaling_group_name}, tags
+    )

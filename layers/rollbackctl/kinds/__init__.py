@@ -28,10 +28,17 @@ from .base import (
 )
 from .beanstalk_environment import BEANSTALK_ENVIRONMENT
 from .cloudformation_stack import CLOUDFORMATION_STACK
+from .codedeploy_group import CODEDEPLOY_GROUP
 from .ecs_service import ECS_SERVICE
 from .lambda_alias import LAMBDA_ALIAS
 
-KINDS: tuple[TargetKind, ...] = (LAMBDA_ALIAS, ECS_SERVICE, BEANSTALK_ENVIRONMENT, CLOUDFORMATION_STACK)
+KINDS: tuple[TargetKind, ...] = (
+    LAMBDA_ALIAS,
+    ECS_SERVICE,
+    CODEDEPLOY_GROUP,
+    CLOUDFORMATION_STACK,
+    BEANSTALK_ENVIRONMENT,
+)
 # The kind that puts back what it ships, for targets with no way back of their own (none yet: the pipeline stage).
 SHIPS: Ships | None = None
 _BY_NAME: dict[str, TargetKind] = {k.name: k for k in KINDS}

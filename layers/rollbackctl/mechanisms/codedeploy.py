@@ -94,14 +94,17 @@ def plan_stop(
     return Plan(kind, STRATEGY, target, replacement or "?", original, details)
 
 
-def stop(clients: Clients, plan: Plan) -> str | None:
-    """StopDeployment with rollback; returns what on-call is told while CodeDeploy's rollback runs."""
+def stop(clients: Clients, plan: Plan, redecide_if_completed: bool = False) -> str | None:
+    """StopDeployment with rollback; returns what on-call is told while CodeDeploy's rollback runs.
+
+    A deployment that finished in the meantime: where traffic is now is read back next (Lambda, ECS), or, with
+    ``redecide_if_completed``, DeploymentAlreadyCompletedException goes to the caller to decide again (a kind whose
+    finished deployment goes back another way, e.g. by a new deployment)."""
     deployment_id = plan.details["deployment_id"]
     try:
         clients.codedeploy.stop_deployment(deploymentId=deployment_id, autoRollbackEnabled=True)
     except AWS_ERRORS as exc:
-        # Finished in the meantime: what matters is where traffic is now, which is read back next.
-        if error_code(exc) != "DeploymentAlreadyCompletedException":
+        if error_code(exc) != "DeploymentAlreadyCompletedException" or redecide_if_completed:
             raise
         return None
     return f"CodeDeploy deployment {deployment_id} stopped with rollback"
