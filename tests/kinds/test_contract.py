@@ -41,7 +41,21 @@ def ecs_service(aws: Any) -> Seeded:
     return Seeded(arn, one, lambda: ecs_model.complete_rollout(ACCOUNT, "us-east-1", "prod", "web"))
 
 
-SEEDS: dict[str, Callable[[Any], Seeded]] = {"lambda-alias": lambda_alias, "ecs-service": ecs_service}
+def pipeline_stage(aws: Any) -> Seeded:
+    from moto.moto_api import state_manager
+
+    arn = estate.release_pipeline(aws, "orders-pipeline")
+    good, _ = estate.release_history(aws, "orders-pipeline", ["c1", "c2"])  # c2 "succeeded", then went bad
+    # CodePipeline runs the rollback execution by itself, at once (nothing else is in flight).
+    state_manager.set_transition("codepipeline::execution", {"progression": "immediate"})
+    return Seeded(arn, good)
+
+
+SEEDS: dict[str, Callable[[Any], Seeded]] = {
+    "lambda-alias": lambda_alias,
+    "ecs-service": ecs_service,
+    "pipeline-stage": pipeline_stage,
+}
 
 
 def kind_id(kind: TargetKind) -> str:

@@ -76,6 +76,7 @@ def test_the_rollback_calls_are_scoped(translated: dict[str, Any]) -> None:
         "codedeploy:StopDeployment",
         "codepipeline:StopPipelineExecution",
         "codepipeline:DisableStageTransition",
+        "codepipeline:RollbackStage",
         "elasticloadbalancing:ModifyListener",
         "elasticloadbalancing:ModifyRule",
     }

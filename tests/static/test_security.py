@@ -23,8 +23,9 @@ MANAGED_ONLY = {
     "Fn::If": ["OptInByTag", {"StringEquals": {"aws:ResourceTag/rollback:managed": "true"}}, {"Ref": "AWS::NoValue"}]
 }
 # The calls that change a target: with TargetOptIn=tag, IAM lets them touch only targets tagged rollback:managed=true
-# (Service Authorization Reference: lambda function and ecs service resources support aws:ResourceTag).
-TARGET_CHANGES = {"lambda:UpdateAlias", "ecs:UpdateService", "ecs:StopServiceDeployment"}
+# (Service Authorization Reference: lambda function, ecs service and codepipeline stage resources support
+# aws:ResourceTag; a stage carries the tags of its pipeline, which rollback:managed enrols).
+TARGET_CHANGES = {"lambda:UpdateAlias", "ecs:UpdateService", "ecs:StopServiceDeployment", "codepipeline:RollbackStage"}
 # Mutating calls that cannot carry the condition, and why (Service Authorization Reference).
 NO_TAG_CONDITION = {
     "codedeploy:StopDeployment": "StopDeployment has no resource type at all (no resource-level permissions)",
