@@ -70,7 +70,7 @@ class PipelineStage:
     # A stage that changed since triage (running again, a new structure) is not decided again here: the plan came
     # from the tag that named the stage, which a new decision from the pipeline alone cannot know. It fails, and pages.
     conflict: frozenset[str] = frozenset()
-    poll_seconds = 10  # a stage rollback re-runs the stage's actions: minutes, not seconds
+    poll_seconds = 5  # a stage rollback re-runs the stage's actions: read back every 5 s, as the other kinds
     read_actions = frozenset(
         {
             "codepipeline:GetPipeline",
