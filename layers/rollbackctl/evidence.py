@@ -132,6 +132,9 @@ def gather(incident: Incident, clients: Clients) -> list[dict[str, Any]]:
     if target is not None:  # what the target's own kind knows (the version's state, the rollout's reason)
         kind = kinds.of(target)
         sources.append((target.kind, lambda: kind.evidence(clients, incident, target)))
+    shipper = kinds.parse(incident.plan.target) if incident.plan and incident.plan.target != incident.target else None
+    if shipper is not None:  # the plan went back through what ships the target (a pipeline stage): its account too
+        sources.append((shipper.kind, lambda: kinds.of(shipper).evidence(clients, incident, shipper)))
     evidence: list[dict[str, Any]] = []
     for source, read in sources:
         try:

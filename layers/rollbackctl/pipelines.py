@@ -63,6 +63,11 @@ def stop_in_flight(clients: Clients, incident: Incident) -> None:
         incident.record_step(step, "failed", _explain(exc, ref.name))
         return
     running = [s for s in summaries.get("pipelineExecutionSummaries", []) if s.get("status") == "InProgress"]
+    # A stage rollback (CodePipeline's own, or the one rollbackctl started) is never stopped: it puts back.
+    rollbacks = [s["pipelineExecutionId"] for s in running if s.get("executionType") == "ROLLBACK"]
+    running = [s for s in running if s.get("executionType") != "ROLLBACK"]
+    if rollbacks:
+        incident.record_step(step, "skipped", f"rollback execution {', '.join(rollbacks)} left running")
     if not running:
         incident.record_step(step, "skipped", "no execution in progress: nothing to stop")
         return

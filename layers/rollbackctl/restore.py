@@ -8,6 +8,7 @@ again until the read-back shows the change finished, within ``RestoreTimeoutSeco
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -168,5 +169,8 @@ def _restored(incident: Incident, plan: Plan, clients: Clients, ledger: Ledger, 
         bad, good = versions
         ledger.record(plan.target, bad, "bad", f"rolled back by {incident.incident_id}")
         ledger.record(plan.target, good, "good", f"restored by {incident.incident_id}")
+        # What the bad version brought with it (a pipeline's source revisions), as the kind names them: bad too.
+        for artifact in json.loads(plan.details.get("bad_artifacts") or "[]"):
+            ledger.record(plan.target, str(artifact), "bad", f"shipped in {bad}, rolled back by {incident.incident_id}")
     ledger.record_restore(incident.target, plan.to_version, incident.incident_id, incident.restored_at)
     pipelines.stop_in_flight(clients, incident)

@@ -16,7 +16,7 @@ from .claims import Claims
 from .config import Settings
 from .controls import read_kill_switch_safely
 from .custody import Custody, seal_item
-from .kinds import AlreadyGoingBack, NoWayBack, Refusal, Target, TargetKind
+from .kinds import AlreadyGoingBack, Refusal, Target, TargetKind
 from .locks import Holder, Locks
 from .model import Incident, PipelineRef, Plan, Trigger, incident_id_for, iso, parse_time, short_version, utcnow
 from .store import IncidentStore, Ledger
@@ -177,8 +177,11 @@ def _decide(
     ledger = Ledger(clients.dynamodb, settings.ledger_table)
     if isinstance(signal, events.ManualRollback):
         try:
-            plan = _plan_manual(signal, target, clients, ledger)
+            plan = _plan_manual(signal, target, incident.pipeline, clients, ledger)
             incident.plan, incident.from_version, incident.to_version = plan, plan.from_version, plan.to_version
+            unenrolled = _goes_back_through(incident, plan, clients, settings)
+            if unenrolled:
+                return _ignore(incident, unenrolled)
             _restorable(incident, plan, clients)
         except Refusal as exc:
             return _refuse(incident, str(exc))
@@ -200,6 +203,9 @@ def _decide(
     except Refusal as exc:
         return _refuse(incident, str(exc))
     incident.plan, incident.from_version, incident.to_version = plan, plan.from_version, plan.to_version
+    unenrolled = _goes_back_through(incident, plan, clients, settings)
+    if unenrolled:
+        return _ignore(incident, unenrolled)
     holder = claims.claim(f"deployment#{plan.target}#{plan.from_version}", owner, incident.incident_id)
     if holder is not None:
         return _duplicate(incident, holder, f"the deployment of {plan.from_version} on {target.arn}", incidents)
@@ -212,11 +218,30 @@ def _decide(
 
 
 def _plan(kind: TargetKind, target: Target, incident: Incident, clients: Clients, ledger: Ledger) -> Plan:
-    """The kind's own way back; for a kind that has none, the pipeline stage that ships the target."""
-    try:
-        return kind.plan(clients, target, ledger)
-    except NoWayBack as none:
-        return kinds.plan_shipping(clients, none, incident.pipeline, target, ledger)
+    """The kind's own way back; for a kind that has none, the pipeline stage that ships the target (the registry's
+    rule, which also rolls a pipeline target back through the stage its rollback:pipeline names)."""
+    return kinds.plan(clients, target, ledger, incident.pipeline)
+
+
+def _goes_back_through(incident: Incident, plan: Plan, clients: Clients, settings: Settings) -> str:
+    """A plan that changes something other than the target (the stage of the pipeline that ships it): Contain
+    blocks that stage, and with TargetOptIn=tag that pipeline must be enrolled by its own tag as well. Returns why
+    not, or ''."""
+    shipped = kinds.pipeline_of(plan)
+    if shipped is not None:
+        if incident.pipeline is None:
+            incident.pipeline = shipped
+        elif incident.pipeline.name == shipped.name and not incident.pipeline.stage:
+            incident.pipeline.stage = shipped.stage
+    if settings.target_opt_in != "tag" or plan.target == incident.target:
+        return ""
+    changed = kinds.parse(plan.target)
+    if changed is not None and enrolled(kinds.of(changed).tags(clients, changed)):
+        return ""
+    return (
+        f"{plan.target}, which would go back for {incident.target}, is not enrolled: the stack runs with "
+        f"TargetOptIn=tag and it does not carry the tag {MANAGED_TAG}=true itself; nothing was changed"
+    )
 
 
 def _restorable(incident: Incident, plan: Plan, clients: Clients) -> None:
@@ -267,12 +292,14 @@ def _guard_and_act(
     return incident
 
 
-def _plan_manual(signal: events.ManualRollback, target: Target, clients: Clients, ledger: Ledger) -> Plan:
+def _plan_manual(
+    signal: events.ManualRollback, target: Target, pipeline: PipelineRef | None, clients: Clients, ledger: Ledger
+) -> Plan:
     """An operator's rollback: the known-good rules of an alarm, or an explicit version of the target's own
     versions (the kind says what those are; never $LATEST), known-good unless --force."""
     kind = kinds.of(target)
     if not signal.to_version:
-        plan = kind.plan(clients, target, ledger)
+        plan = kinds.plan(clients, target, ledger, pipeline)
     else:
         plan = kind.plan_to(clients, target, signal.to_version)
         good = any(e.version == plan.to_version and e.status == "good" for e in ledger.entries(target.arn))

@@ -84,12 +84,23 @@ def codedeploy_group(aws: Any) -> Seeded:
     return Seeded(arn, version(one))
 
 
+def pipeline_stage(aws: Any) -> Seeded:
+    from moto.moto_api import state_manager
+
+    arn = estate.release_pipeline(aws, "orders-pipeline")
+    good, _ = estate.release_history(aws, "orders-pipeline", ["c1", "c2"])  # c2 "succeeded", then went bad
+    # CodePipeline runs the rollback execution by itself, at once (nothing else is in flight).
+    state_manager.set_transition("codepipeline::execution", {"progression": "immediate"})
+    return Seeded(arn, good)
+
+
 SEEDS: dict[str, Callable[[Any], Seeded]] = {
     "lambda-alias": lambda_alias,
     "ecs-service": ecs_service,
     "beanstalk-environment": beanstalk_environment,
     "cloudformation-stack": cloudformation_stack,
     "codedeploy-group": codedeploy_group,
+    "pipeline-stage": pipeline_stage,
 }
 
 

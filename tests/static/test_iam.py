@@ -77,6 +77,7 @@ def test_the_rollback_calls_are_scoped(translated: dict[str, Any]) -> None:
         "codedeploy:CreateDeployment",
         "codepipeline:StopPipelineExecution",
         "codepipeline:DisableStageTransition",
+        "codepipeline:RollbackStage",
         "elasticloadbalancing:ModifyListener",
         "elasticloadbalancing:ModifyRule",
         "elasticbeanstalk:UpdateEnvironment",

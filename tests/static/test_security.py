@@ -35,6 +35,7 @@ TARGET_CHANGES = {
     "cloudformation:RollbackStack",
     "cloudformation:ContinueUpdateRollback",
     "codedeploy:CreateDeployment",  # its resource is the deployment group (the target) and supports aws:ResourceTag
+    "codepipeline:RollbackStage",  # its resource is the stage, which carries its pipeline's tags
 }
 # Elastic Beanstalk makes these calls with its caller's credentials while it deploys (Developer Guide, "Elastic
 # Beanstalk user policy"): on the environment's own stack, Auto Scaling group and storage bucket, which the template

@@ -375,7 +375,19 @@ def failed_pipeline_execution(aws: Emulator, name: str, stage: str, code: str, m
     codepipeline.advance(ACCOUNT, aws.region, name, execution_id, stage)
     pipeline = aws.client("codepipeline").get_pipeline(name=name)["pipeline"]
     action = next(s for s in pipeline["stages"] if s["name"] == stage)["actions"][0]["name"]
-    codepipeline.fail_action(ACCOUNT, aws.region, name, execution_id, stage, action, code, message, **details)
+    codepipeline.fail_action(
+        ACCOUNT,
+        aws.region,
+        name,
+        execution_id,
+        stage,
+        action,
+        code,
+        message,
+        summary=details.get("summary", ""),
+        url=details.get("url", ""),
+        external_id=details.get("external_id", ""),
+    )
     return execution_id
 
 
@@ -640,3 +652,113 @@ def asg_alarm(
     return metric_alarm(
         aws, alarm, namespace, "CPUUtilization", {"AutoScalingGroupName": auto_scaling_group_name}, tags
     )
+
+
+# --- a V2 pipeline whose stage goes back by RollbackStage ---------------------------------------------------
+
+
+def release_pipeline(
+    aws: Emulator,
+    name: str,
+    tags: dict[str, str] | None = None,
+    rollback_on_failure: bool = False,
+    deploy_provider: str = "CloudFormation",
+) -> str:
+    """A V2 pipeline: Source (a GitHub repository through a connection) -> Build -> Deploy; returns its ARN.
+    ``rollback_on_failure``: the Deploy stage's onFailure result is ROLLBACK (CodePipeline rolls it back itself)."""
+    deploy: dict[str, Any] = {
+        "name": "Deploy",
+        "actions": [
+            {
+                "name": "Deploy",
+                "actionTypeId": {"category": "Deploy", "owner": "AWS", "provider": deploy_provider, "version": "1"},
+                "configuration": {},
+                "inputArtifacts": [{"name": "build"}],
+            }
+        ],
+    }
+    if rollback_on_failure:
+        deploy["onFailure"] = {"result": "ROLLBACK"}
+    created = aws.client("codepipeline").create_pipeline(
+        pipeline={
+            "name": name,
+            "pipelineType": "V2",
+            "roleArn": _role(aws, "estate-codepipeline", CODEPIPELINE_TRUST),
+            "artifactStore": {"type": "S3", "location": "estate-artifacts"},
+            "stages": [
+                {
+                    "name": "Source",
+                    "actions": [
+                        {
+                            "name": "Source",
+                            "actionTypeId": {
+                                "category": "Source",
+                                "owner": "AWS",
+                                "provider": "CodeStarSourceConnection",
+                                "version": "1",
+                            },
+                            "configuration": {
+                                "ConnectionArn": f"arn:aws:codeconnections:{aws.region}:{ACCOUNT}:connection/estate",
+                                "FullRepositoryId": f"estate/{name}",
+                                "BranchName": "main",
+                            },
+                            "outputArtifacts": [{"name": "source"}],
+                        }
+                    ],
+                },
+                {
+                    "name": "Build",
+                    "actions": [
+                        {
+                            "name": "Build",
+                            "actionTypeId": {
+                                "category": "Build",
+                                "owner": "AWS",
+                                "provider": "CodeBuild",
+                                "version": "1",
+                            },
+                            "configuration": {"ProjectName": f"{name}-build"},
+                            "inputArtifacts": [{"name": "source"}],
+                            "outputArtifacts": [{"name": "build"}],
+                        }
+                    ],
+                },
+                deploy,
+            ],
+        },
+        tags=[{"key": k, "value": v} for k, v in (tags or {}).items()],
+    )
+    return f"arn:aws:codepipeline:{aws.region}:{ACCOUNT}:{created['pipeline']['name']}"
+
+
+def release(aws: Emulator, name: str, commit: str, stop_in: str | None = None) -> str:
+    """Release ``commit`` through the pipeline: the execution runs every stage and Succeeds (or, with ``stop_in``,
+    is left running in that stage). Returns the execution id."""
+    from . import codepipeline
+
+    execution_id: str = aws.client("codepipeline").start_pipeline_execution(
+        name=name, sourceRevisions=[{"actionName": "Source", "revisionType": "COMMIT_ID", "revisionValue": commit}]
+    )["pipelineExecutionId"]
+    if stop_in:
+        codepipeline.advance(ACCOUNT, aws.region, name, execution_id, stop_in)
+    else:
+        codepipeline.finish(ACCOUNT, aws.region, name, execution_id)
+    return execution_id
+
+
+def release_history(aws: Emulator, name: str, commits: list[str]) -> list[str]:
+    """One release per commit, oldest first, each Succeeded in every stage (the last one is what Deploy runs now:
+    the bad one, when an alarm fires after it "succeeded"). Returns the execution ids."""
+    return [release(aws, name, commit) for commit in commits]
+
+
+def rollback_stage(aws: Emulator, name: str, stage: str, to: str) -> str:
+    """Someone rolled ``stage`` back to execution ``to`` (RollbackStage), and the rollback Succeeded."""
+    from . import codepipeline
+
+    cp = aws.client("codepipeline")
+    rollback: str = cp.rollback_stage(pipelineName=name, stageName=stage, targetPipelineExecutionId=to)[
+        "pipelineExecutionId"
+    ]
+    codepipeline.finish(ACCOUNT, aws.region, name, rollback)
+    return rollback

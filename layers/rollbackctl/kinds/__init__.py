@@ -31,16 +31,18 @@ from .cloudformation_stack import CLOUDFORMATION_STACK
 from .codedeploy_group import CODEDEPLOY_GROUP
 from .ecs_service import ECS_SERVICE
 from .lambda_alias import LAMBDA_ALIAS
+from .pipeline_stage import PIPELINE_STAGE
 
 KINDS: tuple[TargetKind, ...] = (
     LAMBDA_ALIAS,
     ECS_SERVICE,
     CODEDEPLOY_GROUP,
     CLOUDFORMATION_STACK,
+    PIPELINE_STAGE,
     BEANSTALK_ENVIRONMENT,
 )
-# The kind that puts back what it ships, for targets with no way back of their own (none yet: the pipeline stage).
-SHIPS: Ships | None = None
+# The kind that puts back what it ships, for targets with no way back of their own: the pipeline stage.
+SHIPS: Ships | None = PIPELINE_STAGE
 _BY_NAME: dict[str, TargetKind] = {k.name: k for k in KINDS}
 
 __all__ = [
@@ -62,6 +64,8 @@ __all__ = [
     "labels",
     "of",
     "parse",
+    "pipeline_of",
+    "plan",
     "plan_shipping",
     "short_name",
 ]
@@ -84,6 +88,24 @@ def from_metric(namespace: str, dims: Mapping[str, str], region: str, account: s
 def find(clients: Clients, namespace: str, dims: Mapping[str, str], region: str, account: str) -> Target | None:
     """A metric that names its target only through AWS (asked of every kind, after from_metric found nothing)."""
     return next((t for k in KINDS if (t := k.find(clients, namespace, dims, region, account)) is not None), None)
+
+
+def plan(clients: Clients, target: Target, ledger: Ledger, pipeline: PipelineRef | None) -> Plan:
+    """The way back for ``target``: its kind's own; for a kind that has none (NoWayBack), the stage of the pipeline
+    that ships it (``pipeline``, from rollback:pipeline). A target that is itself a pipeline goes back through the
+    stage ``pipeline`` names, when a tag names one."""
+    kind = of(target)
+    if SHIPS is not None and pipeline is not None and kind.name == SHIPS.name:
+        return SHIPS.plan_shipping(clients, pipeline, target, ledger)
+    try:
+        return kind.plan(clients, target, ledger)
+    except NoWayBack as none:
+        return plan_shipping(clients, none, pipeline, target, ledger)
+
+
+def pipeline_of(plan: Plan) -> PipelineRef | None:
+    """The pipeline stage a plan goes back through (the shipping kind's plans), which Contain then blocks."""
+    return SHIPS.pipeline_of(plan) if SHIPS is not None and plan.kind == SHIPS.name else None
 
 
 def plan_shipping(
