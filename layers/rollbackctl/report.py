@@ -32,6 +32,9 @@ def timeline(incident: Incident) -> Table:
     table.add_row(_offset(start, incident.started_at), "workflow started (triage)")
     style = STYLE.get(incident.action or "failed", "")
     table.add_row("", line("decision: ", (str(incident.action), style), f" - {incident.reason}"))
+    for step in incident.steps:  # a change that takes time: when it started, before when it read back as done
+        if step["step"] == "restore" and step["status"] == "started":
+            table.add_row(_offset(start, step.get("at")), line(("rollback started", "cyan"), f": {step['detail']}"))
     if incident.restored_at:
         table.add_row(
             _offset(start, incident.restored_at),

@@ -116,6 +116,10 @@ def test_kill_switch_on_means_zero_mutating_calls_in_every_scenario(faults: Any)
         "dry-run": "refused",
         "build-failed": "ignored",
         "unguarded": "ignored",
+        "codedeploy-server": "refused",
+        "cloudformation-stack": "refused",
+        "pipeline-stage": "refused",
+        "beanstalk": "refused",
     }
     for outcome in outcomes:
         if outcome.scenario.expected_action in ("rolled_back", "dry_run"):

@@ -241,7 +241,7 @@ def test_every_events_rule_has_its_target_and_a_dead_letter_queue(aws: Any, cont
     assert workflow["aws.cloudformation"]["detail"] == {
         "status-details": {"status": ["UPDATE_FAILED", "UPDATE_ROLLBACK_FAILED", "UPDATE_ROLLBACK_IN_PROGRESS"]}
     }
-    assert len(tracker) == 5
+    assert len(tracker) == 6
 
 
 def test_the_demo_scenarios_all_end_as_expected() -> None:

@@ -9,16 +9,19 @@ starts the workflow. The demo then reads back the resulting AWS state
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from moto.moto_api import state_manager
+
 from ..aws import wait_for_execution
 from ..model import Incident
 from ..store import IncidentStore, Ledger
-from . import estate, patches
+from . import beanstalk, estate, patches
 from .core import ACCOUNT, Emulator
 from .deployer import Deployment, deploy
 from .slack import SlackCatcher
@@ -143,6 +146,97 @@ def _nothing_stopped(aws: Emulator, d: Deployment) -> list[str]:
     return [] if latest["status"] == "Failed" else [f"api-pipeline execution is {latest['status']}, expected Failed"]
 
 
+# --- the kinds that take time to go back: each service moves at its own pace, as AWS would -----------------------
+
+
+def _web_servers(aws: Emulator, d: Deployment) -> None:
+    estate.auto_scaling_group(aws, "web-asg")
+    estate.server_group(aws, "web", "prod", ["web-asg"])
+    estate.server_deployed(aws, "web", "prod", estate.s3_revision(aws, "web-revisions", "web-1.zip", b"release 1"))
+    estate.server_deployed(aws, "web", "prod", estate.s3_revision(aws, "web-revisions", "web-2.zip", b"release 2"))
+    estate.asg_alarm(aws, "web-asg-cpu", "web-asg")
+    state_manager.set_transition("codedeploy::deployment", {"progression": "time", "seconds": 2})
+
+
+def _web_servers_back_on_release_1(aws: Emulator, d: Deployment) -> list[str]:
+    cd = aws.client("codedeploy")
+    ids = cd.list_deployments(applicationName="web", deploymentGroupName="prod")["deployments"]
+    newest = max((cd.get_deployment(deploymentId=i)["deploymentInfo"] for i in ids), key=lambda x: x["createTime"])
+    key = (newest["revision"].get("s3Location") or {}).get("key")
+    ok = (newest["status"], key) == ("Succeeded", "web-1.zip")
+    return [] if ok else [f"web/prod's newest deployment is {newest['status']} of {key}, expected web-1.zip"]
+
+
+def _shop_stack_updating(aws: Emulator, d: Deployment) -> None:
+    arn = estate.stack(aws, "shop", "r1")
+    estate.stack_mid_update(aws, "shop", "r2")
+    estate.stack_alarm(aws, "shop-errors", arn)
+
+    def rolls_back() -> None:  # once asked to, CloudFormation rolls back a status a second
+        cf, deadline = aws.client("cloudformation"), time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                status = cf.describe_stacks(StackName=arn)["Stacks"][0]["StackStatus"]
+            except Exception:  # the emulator stopped: nothing left to pace
+                return
+            if status == "UPDATE_ROLLBACK_IN_PROGRESS":
+                state_manager.set_transition("cloudformation::stack", {"progression": "time", "seconds": 1})
+                return
+            if status != "UPDATE_IN_PROGRESS":  # it went elsewhere (refused, kill switch): nothing to pace
+                return
+            time.sleep(0.1)
+
+    threading.Thread(target=rolls_back, name="demo-cloudformation", daemon=True).start()
+
+
+def _shop_back_on_r1(aws: Emulator, d: Deployment) -> list[str]:
+    status = aws.client("cloudformation").describe_stacks(StackName="shop")["Stacks"][0]["StackStatus"]
+    served = aws.client("ssm").get_parameter(Name="/shop/release")["Parameter"]["Value"]
+    return ([] if status == "UPDATE_ROLLBACK_COMPLETE" else [f"stack shop is {status}"]) + (
+        [] if served == "r1" else [f"stack shop serves {served}, expected r1"]
+    )
+
+
+def _orders_stage_went_bad(aws: Emulator, d: Deployment) -> None:
+    arn = estate.release_pipeline(aws, "orders-pipeline")
+    estate.release_history(aws, "orders-pipeline", ["a1b2c3d", "b2c3d4e", "c3d4e5f"])  # c3d4e5f "succeeded" last
+    state_manager.set_transition("codepipeline::execution", {"progression": "time", "seconds": 1})
+    estate.custom_alarm(aws, "orders-5xx", "Shop/Orders", "5xx", tags={"rollback:target": arn})
+
+
+def _orders_stage_rolled_back(aws: Emulator, d: Deployment) -> list[str]:
+    state_manager.unset_transition("codepipeline::execution")
+    cp, problems = aws.client("codepipeline"), []
+    latest = cp.list_pipeline_executions(pipelineName="orders-pipeline")["pipelineExecutionSummaries"][0]
+    if (latest.get("executionType"), latest["status"]) != ("ROLLBACK", "Succeeded"):
+        problems.append(f"orders-pipeline's newest execution is {latest.get('executionType')} {latest['status']}")
+    if latest.get("sourceRevisions") != [{"actionName": "Source", "revisionId": "b2c3d4e"}]:
+        problems.append(f"Deploy went back to {latest.get('sourceRevisions')}, expected b2c3d4e")
+    stages = cp.get_pipeline_state(name="orders-pipeline")["stageStates"]
+    if next(s for s in stages if s["stageName"] == "Deploy")["inboundTransitionState"]["enabled"]:
+        problems.append("the transition into orders-pipeline's Deploy stage is still enabled")
+    return problems
+
+
+def _beanstalk_v2_live(aws: Emulator, d: Deployment) -> None:
+    estate.beanstalk_moved(aws, "shop", "shop-prod", ("v1", "v2"))  # both updates completed: Track knows v1
+    beanstalk.report_health(
+        ACCOUNT, aws.region, "shop-prod", "Severe", ["100.0 % of the requests are failing with HTTP 5xx."]
+    )
+    estate.beanstalk_alarm(aws, "shop-prod-5xx", "shop-prod")
+    state_manager.set_transition("elasticbeanstalk::environment", {"progression": "time", "seconds": 2})
+
+
+def environment_is(name: str, version: str) -> Check:
+    def check(aws: Emulator, d: Deployment) -> list[str]:
+        [env] = aws.client("elasticbeanstalk").describe_environments(EnvironmentNames=[name])["Environments"]
+        if (env["Status"], env.get("VersionLabel")) == ("Ready", version):
+            return []
+        return [f"environment {name} is {env['Status']} on {env.get('VersionLabel')}, expected Ready on {version}"]
+
+    return check
+
+
 _EVENT_IDS: dict[str, str] = {}
 
 SCENARIOS = [
@@ -198,6 +292,44 @@ SCENARIOS = [
     ),
     Scenario(
         "unguarded", "an EC2 CPU alarm that guards no deployment fires", "ignored", _unguarded, alarm="batch-host-cpu"
+    ),
+    Scenario(
+        "codedeploy-server",
+        "CodeDeploy group web/prod (Auto Scaling group web-asg) finished deploying release 2; the group's CPU alarm "
+        "fires; CodeDeploy redeploys release 1",
+        "rolled_back",
+        _web_servers,
+        alarm="web-asg-cpu",
+        check=_web_servers_back_on_release_1,
+        recovers=True,
+    ),
+    Scenario(
+        "cloudformation-stack",
+        "stack shop is updating r1 -> r2; an alarm tagged rollback:target with the stack fires, then clears",
+        "rolled_back",
+        _shop_stack_updating,
+        alarm="shop-errors",
+        check=_shop_back_on_r1,
+        recovers=True,
+    ),
+    Scenario(
+        "pipeline-stage",
+        "orders-pipeline's Deploy stage succeeded with b2c3d4e, then c3d4e5f 'succeeded'; an alarm tagged with the "
+        "pipeline fires and stays red",
+        "rolled_back",
+        _orders_stage_went_bad,
+        alarm="orders-5xx",
+        check=_orders_stage_rolled_back,
+    ),
+    Scenario(
+        "beanstalk",
+        "Elastic Beanstalk environment shop/shop-prod moved from v1 to v2; its 5xx alarm (EnvironmentName only) fires,"
+        " then clears once v1 is deployed again",
+        "rolled_back",
+        _beanstalk_v2_live,
+        alarm="shop-prod-5xx",
+        check=environment_is("shop-prod", "v1"),
+        recovers=True,
     ),
 ]
 
@@ -354,6 +486,7 @@ def run_scenario(
 SLACK_SECRET_NAME = "rollbackctl/demo/slack-webhook"  # noqa: S105  # nosec B105 - a secret's name, not a secret
 # Short bakes for the demo, in real seconds (as AWS would wait); --parameter-overrides can change it.
 DEMO_BAKE_SECONDS = "2"
+DEMO_RATE_CAP = "20"
 
 
 def play(
@@ -365,7 +498,13 @@ def play(
     with Emulator() as aws, SlackCatcher() as slack:
         # Slack: a webhook on 127.0.0.1, its URL kept in Secrets Manager as in a real account.
         aws.client("secretsmanager").create_secret(Name=SLACK_SECRET_NAME, SecretString=slack.url)
-        settings = {"VerifyBakeSeconds": DEMO_BAKE_SECONDS, "SlackWebhookSecretId": SLACK_SECRET_NAME}
+        # The demo rolls back more targets within an hour than the default rate cap (5) allows: it plays one
+        # incident after another on purpose, so it raises the cap (a stack's RateCapCount, as anyone can).
+        settings = {
+            "VerifyBakeSeconds": DEMO_BAKE_SECONDS,
+            "SlackWebhookSecretId": SLACK_SECRET_NAME,
+            "RateCapCount": DEMO_RATE_CAP,
+        }
         settings.update(overrides or {})
         deployment = deploy(aws, template, overrides=settings)
         if prepare:
