@@ -81,8 +81,8 @@ lint: $(VENV)/.installed ## ruff
 typecheck: $(VENV)/.installed ## mypy, strict on the domain package and tools/
 	$(BIN)/mypy
 
-pytest: $(VENV)/.installed ## unit, function and end-to-end tests
-	$(BIN)/pytest -q $(PYTEST_ARGS)
+pytest: $(VENV)/.installed ## unit, function and end-to-end tests, on every core (pytest-xdist)
+	$(BIN)/pytest -q -n auto $(PYTEST_ARGS)
 
 sam-validate: $(SAM_VENV)/.installed ## sam validate --lint (offline)
 	$(SAM) validate --lint --template template.yaml --region us-east-1

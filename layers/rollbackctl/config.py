@@ -12,6 +12,10 @@ MODES = ("enforce", "dry-run")
 # TargetOptIn: "any" acts on every target an alarm or event names; "tag" only on targets that carry
 # rollback:managed=true themselves (DESIGN.md "Who may make rollbackctl act").
 OPT_INS = ("any", "tag")
+# BadArtifactPolicy: what Track does when any account deploys an artifact an incident marked bad.
+BAD_ARTIFACT_POLICIES = ("page", "roll-back", "off")
+_ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
+_ORGANIZATION_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
 # Set only by the embedded emulator's in-process runtime (emulator/runtime.py), never by template.yaml: with it,
 # the Slack webhook may also be http://127.0.0.1:PORT/services/... so that a local Slack catcher works.
 EMULATOR_SLACK_LOOPBACK = "ROLLBACKCTL_EMULATOR_SLACK_LOOPBACK"
@@ -44,6 +48,20 @@ class Settings:
     watch_window_seconds: int
     target_opt_in: str
     restore_timeout_seconds: int
+    # One controller for an organization (DESIGN.md): the hub's own account and region, its members.
+    rate_cap_global_count: int
+    hub_account: str
+    hub_region: str
+    member_accounts: frozenset[str]
+    organization_id: str
+    bad_artifact_policy: str
+
+    def is_member(self, account: str) -> bool:
+        """Whether the hub acts for ``account``: its own, a listed member, or (with OrganizationId and no list) any
+        account the bus admitted, which its policy limits to the organization."""
+        if account == self.hub_account or account in self.member_accounts:
+            return True
+        return bool(self.organization_id) and not self.member_accounts and bool(_ACCOUNT_ID.match(account))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -60,16 +78,43 @@ class Settings:
             "watch_window_seconds": "WATCH_WINDOW_SECONDS",
             "target_opt_in": "TARGET_OPT_IN",
             "restore_timeout_seconds": "RESTORE_TIMEOUT_SECONDS",
+            "rate_cap_global_count": "RATE_CAP_GLOBAL_COUNT",
+            "hub_account": "HUB_ACCOUNT",
+            "hub_region": "AWS_REGION",
+            "member_accounts": "MEMBER_ACCOUNTS",
+            "organization_id": "ORGANIZATION_ID",
+            "bad_artifact_policy": "BAD_ARTIFACT_POLICY",
         }
-        missing = [var for var in names.values() if not env.get(var)]
+        may_be_empty = ("MEMBER_ACCOUNTS", "ORGANIZATION_ID")
+        missing = [var for var in names.values() if var not in env or (var not in may_be_empty and not env[var])]
         if missing:
             raise ConfigError(f"missing environment variable(s): {', '.join(missing)}")
         values: dict[str, Any] = {field: env[var] for field, var in names.items()}
+        if not _ACCOUNT_ID.match(values["hub_account"]):
+            raise ConfigError(f"HUB_ACCOUNT must be a 12-digit account id, got {values['hub_account']!r}")
+        members = [a.strip() for a in values["member_accounts"].split(",") if a.strip()]
+        bad = [a for a in members if not _ACCOUNT_ID.match(a)]
+        if bad:
+            raise ConfigError(f"MEMBER_ACCOUNTS must be 12-digit account ids separated by commas, got {bad[0]!r}")
+        values["member_accounts"] = frozenset(members)
+        if values["organization_id"] and not _ORGANIZATION_ID.match(values["organization_id"]):
+            raise ConfigError(f"ORGANIZATION_ID must be an organization id (o-...), got {values['organization_id']!r}")
+        if values["bad_artifact_policy"] not in BAD_ARTIFACT_POLICIES:
+            raise ConfigError(
+                f"BAD_ARTIFACT_POLICY must be one of {', '.join(BAD_ARTIFACT_POLICIES)}, "
+                f"got {values['bad_artifact_policy']!r}"
+            )
         if values["mode"] not in MODES:
             raise ConfigError(f"MODE must be one of {', '.join(MODES)}, got {values['mode']!r}")
         if values["target_opt_in"] not in OPT_INS:
             raise ConfigError(f"TARGET_OPT_IN must be one of {', '.join(OPT_INS)}, got {values['target_opt_in']!r}")
-        for field in ("rate_cap_count", "rate_cap_window_seconds", "watch_window_seconds", "restore_timeout_seconds"):
+        for field in (
+            "rate_cap_count",
+            "rate_cap_window_seconds",
+            "watch_window_seconds",
+            "restore_timeout_seconds",
+            "rate_cap_global_count",
+        ):
             values[field] = _whole_number(names[field], values[field])
             if values[field] < 1:
                 raise ConfigError(f"{names[field]} must be at least 1, got {values[field]}")

@@ -20,6 +20,12 @@ ENV = {
     "WATCH_WINDOW_SECONDS": "3600",
     "TARGET_OPT_IN": "any",
     "RESTORE_TIMEOUT_SECONDS": "1800",
+    "RATE_CAP_GLOBAL_COUNT": "10",
+    "HUB_ACCOUNT": "123456789012",
+    "AWS_REGION": "us-east-1",
+    "MEMBER_ACCOUNTS": "",
+    "ORGANIZATION_ID": "",
+    "BAD_ARTIFACT_POLICY": "page",
 }
 
 

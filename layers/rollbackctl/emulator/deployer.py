@@ -98,6 +98,8 @@ class Stack:
     # --- intrinsic functions ------------------------------------------------------------------------
     def ref(self, name: str) -> Any:
         if name in self.parameters:
+            if (self.template.get("Parameters") or {}).get(name, {}).get("Type") == "CommaDelimitedList":
+                return [item.strip() for item in self.parameters[name].split(",")]  # as CloudFormation: "" -> [""]
             return self.parameters[name]
         if name == "AWS::Region":
             return self.region
