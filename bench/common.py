@@ -46,6 +46,8 @@ def overrides_for(template: Path = TEMPLATE, rate_cap: int = 100_000) -> dict[st
 
     declared = load_template(template).get("Parameters") or {}
     overrides = {"RateCapCount": str(rate_cap)}
+    if "RateCapGlobalCount" in declared:  # a baseline checkout may predate the organization's global cap
+        overrides["RateCapGlobalCount"] = str(rate_cap)
     if "VerifyBakeSeconds" in declared:
         overrides["VerifyBakeSeconds"] = str(int(declared["VerifyBakeSeconds"].get("MinValue", 1)))
     return overrides

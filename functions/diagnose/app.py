@@ -15,14 +15,14 @@ from rollbackctl.model import Incident
 
 logger = Logger()
 tracer = Tracer(patch_modules=["botocore"])  # the only library these call; patching all costs cold start
-SETTINGS = Settings.from_env()  # validated like every function's, though this one needs only AWS access
+SETTINGS = Settings.from_env()  # where the hub is and who its members are: it reads in the target's account
 CLIENTS = Clients.create()
 
 
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    incident = diagnose(Incident.from_dict(event), CLIENTS)
+    incident = diagnose(Incident.from_dict(event), CLIENTS, SETTINGS)
     logger.info(
         "diagnosed",
         extra={

@@ -24,6 +24,6 @@ LEDGER = Ledger(CLIENTS.dynamodb, SETTINGS.ledger_table)
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    notes = track(event, CLIENTS, LEDGER, SETTINGS.watch_window_seconds, OWN_ROLES)
+    notes = track(event, CLIENTS, LEDGER, SETTINGS, OWN_ROLES)
     logger.info("tracked", extra={"notes": notes})
     return {"recorded": notes}

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from . import pipelines
+from . import accounts, pipelines
 from .aws import Clients
 from .config import Settings
 from .custody import Custody, digest
@@ -19,7 +19,7 @@ def contain(incident: Incident, clients: Clients, settings: Settings, execution:
     if replay is not None:  # already blocked for this input: the same outcome, not a second change
         return Incident.from_dict(replay.output)
     before = digest(incident)
-    _contain(incident, clients)
+    _contain(incident, accounts.for_incident(clients, settings, incident))
     custody.reseal(before, "contain", incident)
     return incident
 

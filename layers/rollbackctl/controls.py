@@ -23,11 +23,22 @@ def kill_switch_reader(ssm_client: Any, name: str, max_age: int = KILL_SWITCH_MA
 KILL_SWITCH_OFF = "off"
 
 
-def read_kill_switch_safely(read: Callable[[], str]) -> tuple[bool, str]:
+def read_kill_switch_safely(
+    read: Callable[[], str], member: tuple[str, Callable[[], str]] | None = None
+) -> tuple[bool, str]:
     """(on, why). Only ``off`` lets rollbackctl act: any other value (``on``, ``true``, ``paused``, a typo, empty)
-    and a kill switch that cannot be read count as on. Safety over cleverness."""
+    and a kill switch that cannot be read count as on. Safety over cleverness. The hub's kill switch stops every
+    action everywhere; ``member`` (what, how to read it) is the kill switch of the member account and region acted
+    in, which stops actions there."""
+    on, why = _read_one(read, "the kill switch")
+    if on or member is None:
+        return on, why
+    return _read_one(member[1], member[0])
+
+
+def _read_one(read: Callable[[], str], what: str) -> tuple[bool, str]:
     try:
         value = read().strip().lower()
     except Exception as exc:
-        return True, f"the kill switch could not be read ({type(exc).__name__}: {str(exc)[:200]})"
-    return value != KILL_SWITCH_OFF, f"the kill switch is {value[:40]!r}"
+        return True, f"{what} could not be read ({type(exc).__name__}: {str(exc)[:200]})"
+    return value != KILL_SWITCH_OFF, f"{what} is {value[:40]!r}"

@@ -84,29 +84,50 @@ class Locks:
             return Holder(item.get("owner", {}).get("S", "?"), item.get("incident_id", {}).get("S", "?"))
         return None
 
-    def take_rate_slot(self, cap: int, window_seconds: int, incident_id: str, now: datetime | None = None) -> bool:
-        """One of ``cap`` automatic rollbacks allowed in the current fixed window; False when none is left."""
+    def take_rate_slot(
+        self,
+        cap: int,
+        window_seconds: int,
+        incident_id: str,
+        now: datetime | None = None,
+        account: str = "",
+        global_cap: int | None = None,
+    ) -> str:
+        """One of ``cap`` automatic rollbacks allowed in ``account`` in the current fixed window and, in the same
+        transaction, one of ``global_cap`` across every account. '' when the slots were taken; else which cap is
+        full: ``account`` or ``global`` (nothing counted then)."""
         now = now or utcnow()
         bucket = int(now.timestamp()) // window_seconds * window_seconds
-        try:
-            self.dynamodb.update_item(
-                TableName=self.table,
-                Key={"id": {"S": f"rate#{bucket}"}},
-                UpdateExpression="ADD #n :one SET expiration = :exp, last_incident = :inc",
-                ConditionExpression="attribute_not_exists(#n) OR #n < :cap",
-                ExpressionAttributeNames={"#n": "count"},
-                ExpressionAttributeValues={
+        caps = [(f"rate#{account}#{bucket}", cap, "account")]
+        if global_cap is not None:
+            caps.append((f"rate#{bucket}", global_cap, "global"))
+        updates = [
+            {
+                "TableName": self.table,
+                "Key": {"id": {"S": key}},
+                "UpdateExpression": "ADD #n :one SET expiration = :exp, last_incident = :inc",
+                "ConditionExpression": "attribute_not_exists(#n) OR #n < :cap",
+                "ExpressionAttributeNames": {"#n": "count"},
+                "ExpressionAttributeValues": {
                     ":one": {"N": "1"},
-                    ":cap": {"N": str(cap)},
+                    ":cap": {"N": str(limit)},
                     ":exp": {"N": str(bucket + window_seconds + CLAIM_TTL_SECONDS)},
                     ":inc": {"S": incident_id},
                 },
-            )
+            }
+            for key, limit, _ in caps
+        ]
+        try:
+            self.dynamodb.transact_write_items(TransactItems=[{"Update": update} for update in updates])
         except AWS_ERRORS as exc:
-            if error_code(exc) != "ConditionalCheckFailedException":
+            if error_code(exc) != "TransactionCanceledException":
                 raise
-            return False
-        return True
+            reasons = getattr(exc, "response", {}).get("CancellationReasons") or []
+            for (_, _, which), reason in zip(caps, reasons, strict=False):
+                if reason.get("Code") == "ConditionalCheckFailed":
+                    return which
+            return caps[0][2]
+        return ""
 
     def unlock(self, target: str, owner: str) -> None:
         try:

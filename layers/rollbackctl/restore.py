@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from . import kinds, pipelines
+from . import accounts, kinds, pipelines
 from .aws import AWS_ERRORS, Clients, error_code
 from .config import Settings
 from .controls import read_kill_switch_safely
@@ -49,10 +49,11 @@ def restore(
     if replay is not None:  # a retry of a restore that already ran: its outcome, not a second change
         return Incident.from_dict(replay.output)
     before = digest(incident)
+    acting = accounts.for_incident(clients, settings, incident)  # the target's own account and region
     if incident.restoring:
-        _read_again(incident, plan, clients, settings, read_kill_switch, now)
+        _read_again(incident, plan, acting, settings, read_kill_switch, now)
     else:
-        _restore(incident, plan, clients, settings, read_kill_switch, now)
+        _restore(incident, plan, acting, settings, read_kill_switch, now)
     custody.reseal(before, "restore", incident)
     return incident
 
@@ -72,7 +73,7 @@ def _restore(
 ) -> None:
     kind = kinds.of(plan.kind)
     # Checked again right before the mutating calls: a kill switch set after triage still holds.
-    kill_on, kill_why = read_kill_switch_safely(read_kill_switch)
+    kill_on, kill_why = read_kill_switch_safely(read_kill_switch, accounts.member_kill_switch(clients))
     if kill_on:
         _refused(incident, f"{kill_why}: no change made; would have had to {kind.describe(plan)}")
         return
@@ -138,7 +139,7 @@ def _read_again(
         return
     if state == "next":
         # Another mutating call: the kill switch holds here as before the first one.
-        kill_on, kill_why = read_kill_switch_safely(read_kill_switch)
+        kill_on, kill_why = read_kill_switch_safely(read_kill_switch, accounts.member_kill_switch(clients))
         if kill_on:
             raise RestoreIncomplete(
                 f"{kill_why}: the first step of the change was made, the next was not; a human must finish or undo "

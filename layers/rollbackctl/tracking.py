@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import kinds
-from .aws import Clients
+from . import accounts, kinds
+from .aws import AWS_ERRORS, Clients, error_code
+from .config import Settings
 from .kinds import Seen
 from .model import iso, parse_time, utcnow
 from .store import Ledger
@@ -36,12 +37,16 @@ def _role_of(identity: dict[str, Any]) -> str:
     return ""
 
 
-def is_own(role: str, own_roles: frozenset[str]) -> bool:
+def is_own(role: str, own_roles: frozenset[str], settings: Settings | None = None) -> bool:
     """Whether ``role`` is one of the controller's function roles (compared without a role path, which an
-    assumed-role ARN does not carry)."""
+    assumed-role ARN does not carry), or a member's ``rollbackctl-target``, which only those roles may assume."""
     if not role:
         return False
     name = role.rsplit("/", 1)[-1]
+    if settings is not None and name == accounts.TARGET_ROLE_NAME and role.count(":") >= 5:
+        account = role.split(":")[4]
+        if account != settings.hub_account and settings.is_member(account):
+            return True
     return any(
         role == own or (own.split(":")[4] == role.split(":")[4] and own.rsplit("/", 1)[-1] == name)
         for own in own_roles
@@ -65,13 +70,28 @@ def _seen(event: dict[str, Any], clients: Clients) -> list[Seen]:
     return found
 
 
+SESSION_NAME = "rollbackctl-track"  # what a member's CloudTrail shows while Track reads there
+
+
 def track(
-    event: dict[str, Any], clients: Clients, ledger: Ledger, watch_window_seconds: int, own_roles: frozenset[str]
+    event: dict[str, Any], clients: Clients, ledger: Ledger, settings: Settings, own_roles: frozenset[str]
 ) -> list[str]:
-    """Record what the event says; returns what was recorded, for the log."""
+    """Record what the event says (read in the event's own account and region); returns what was recorded."""
+    account, region = accounts.where(str(event.get("account") or ""), str(event.get("region") or ""), settings)
+    outsider = accounts.not_member(account, settings)
+    if outsider:
+        return [f"ignored: {outsider}"]
+    try:
+        clients = accounts.acting_in(clients, settings, account, region, SESSION_NAME)
+    except AWS_ERRORS as exc:
+        return [f"not recorded: assuming the role of {accounts.describe(account, region)} failed ({error_code(exc)})"]
+    watch_window_seconds = settings.watch_window_seconds
     notes: list[str] = []
     for seen in _seen(event, clients):
-        if is_own(seen.role, own_roles):
+        if accounts.elsewhere(*_where_of(seen.target), account, region):
+            notes.append(f"{seen.target}: not in {accounts.describe(account, region)}, where the event comes from")
+            continue
+        if is_own(seen.role, own_roles, settings):
             notes.append(f"{seen.target}: {seen.version} set by rollbackctl itself, not a deployment")
             continue
         if seen.kind == "succeeded":
@@ -88,3 +108,8 @@ def track(
             ledger.record(seen.target, previous.version, "good", f"served {int(served)} s, past the watch window")
             notes.append(f"{seen.target}: {previous.version} good (served {int(served)} s)")
     return notes
+
+
+def _where_of(target: str) -> tuple[str, str]:
+    parsed = kinds.parse(target)
+    return (parsed.account, parsed.region) if parsed is not None else ("", "")

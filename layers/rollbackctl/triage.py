@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from . import events, kinds, pipelines, targets
+from . import accounts, events, kinds, pipelines, targets
 from .aws import AWS_ERRORS, Clients, error_code
 from .claims import Claims
 from .config import Settings
@@ -143,17 +143,33 @@ def _decide(
 
     trigger = signal.trigger()
     incident = Incident(incident_id_for(trigger, started), trigger, iso(started), owner=owner)
+    account, region = accounts.where(trigger.account, trigger.region, settings)
+    outsider = accounts.not_member(account, settings)
+    if outsider:
+        return _ignore(incident, outsider)
     holder = claims.claim(
         f"trigger#{trigger.kind}#{trigger.id}#{trigger.state}#{trigger.time}", owner, incident.incident_id
     )
     if holder is not None:
         return _duplicate(incident, holder, f"{trigger.kind} {trigger.name} -> {trigger.state} at {trigger.time}")
+    try:
+        clients = accounts.acting_in(clients, settings, account, region, incident.incident_id)
+    except AWS_ERRORS as exc:
+        return _refuse(
+            incident,
+            f"rollbackctl cannot act in {accounts.describe(account, region)}: assuming its {accounts.TARGET_ROLE_NAME} "
+            f"role failed ({error_code(exc) or type(exc).__name__}); is member/template.yaml deployed there? "
+            "Nothing was changed",
+        )
     found = targets.resolve_signal(signal, clients)
     if isinstance(found, targets.Concluded):
         if isinstance(signal, events.PipelineFailure):
             incident.pipeline = PipelineRef(signal.pipeline, signal.stage or None, "the event")
         return (_ignore if found.action == "ignore" else _refuse)(incident, found.reason)
     target, kind = found.target, kinds.of(found.target)
+    away = accounts.elsewhere(target.account, target.region, account, region)
+    if away:
+        return _ignore(incident, f"{trigger.kind} {trigger.name} names {target.arn}: {away}")
     incident.target = target.arn
     try:
         tags = kind.tags(clients, target)
@@ -233,9 +249,16 @@ def _goes_back_through(incident: Incident, plan: Plan, clients: Clients, setting
             incident.pipeline = shipped
         elif incident.pipeline.name == shipped.name and not incident.pipeline.stage:
             incident.pipeline.stage = shipped.stage
-    if settings.target_opt_in != "tag" or plan.target == incident.target:
+    if plan.target == incident.target:
         return ""
-    changed = kinds.parse(plan.target)
+    changed, named = kinds.parse(plan.target), kinds.parse(incident.target or "")
+    if changed is None or named is None:
+        return f"{plan.target}, which would go back for {incident.target}, is not a target rollbackctl knows"
+    away = accounts.elsewhere(changed.account, changed.region, named.account, named.region)
+    if away:
+        return f"{plan.target} would go back for {incident.target}: {away}"
+    if settings.target_opt_in != "tag":
+        return ""
     if changed is not None and enrolled(kinds.of(changed).tags(clients, changed)):
         return ""
     return (
@@ -264,7 +287,7 @@ def _guard_and_act(
 ) -> Incident:
     """The last guards, the same for an alarm, a deployment event and a rollback asked for by hand: the kill
     switch, dry run, the rate cap, then the target's lock (taken with the sealed decision)."""
-    kill_on, kill_why = read_kill_switch_safely(read_kill_switch)
+    kill_on, kill_why = read_kill_switch_safely(read_kill_switch, accounts.member_kill_switch(clients))
     if kill_on:
         return _refuse(incident, f"{kill_why}: no change made; would have had to {describe_plan(plan)}")
     if mode == "dry-run":
@@ -272,12 +295,24 @@ def _guard_and_act(
         incident.conclude("dry_run", f"dry run ({mode_source}): {asked}: would {describe_plan(plan)}")
         return incident
     locks = Locks(clients.dynamodb, settings.claims_table)
-    if not locks.take_rate_slot(settings.rate_cap_count, settings.rate_cap_window_seconds, incident.incident_id):
+    account = incident.trigger.account or settings.hub_account
+    full = locks.take_rate_slot(
+        settings.rate_cap_count,
+        settings.rate_cap_window_seconds,
+        incident.incident_id,
+        account=account,
+        global_cap=settings.rate_cap_global_count,
+    )
+    if full:
+        count, scope = (
+            (settings.rate_cap_count, f"in account {account}")
+            if full == "account"
+            else (settings.rate_cap_global_count, "across every account of the organization")
+        )
         return _refuse(
             incident,
-            f"rate cap reached: {settings.rate_cap_count} rollbacks already in this "
-            f"{settings.rate_cap_window_seconds // 60}-minute window across the account; "
-            f"paging instead of acting; would have had to {describe_plan(plan)}",
+            f"rate cap reached: {count} rollbacks already in this {settings.rate_cap_window_seconds // 60}-minute "
+            f"window {scope}; paging instead of acting; would have had to {describe_plan(plan)}",
         )
     assert incident.target is not None
     incident.decision = "act"

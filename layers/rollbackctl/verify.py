@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from . import accounts
 from .aws import Clients
 from .config import Settings
 from .custody import Custody, ForgedInput
@@ -65,7 +66,9 @@ def verify(
             status, states = "unverified", {name: "UNKNOWN" for name in alarms_of(incident)}
             extra = {"error": f"the verify step failed: {str(cause)[:300]}"}
         else:
-            states = alarm_states(clients.cloudwatch, alarms_of(incident))
+            # the alarms are where the event came from: the target's account and region
+            cloudwatch = accounts.for_incident(clients, settings, incident).cloudwatch
+            states = alarm_states(cloudwatch, alarms_of(incident))
             status, extra = judge(states), {}
         incident.verification = {
             "status": status,

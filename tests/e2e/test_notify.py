@@ -320,10 +320,12 @@ def rich_output(render: Any) -> tuple[str, str]:
     return console.file.getvalue(), console.export_text()  # type: ignore[attr-defined]
 
 
-def test_names_and_build_messages_are_data_on_every_channel(aws: Any, slack: SlackCatcher) -> None:
+def test_names_and_build_messages_are_data_on_every_channel(
+    aws: Any, slack: SlackCatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from typer.testing import CliRunner
 
-    from rollbackctl import report
+    from rollbackctl import cli, report
     from rollbackctl.cli import app
 
     controller = stack(aws, slack, VerifyBakeSeconds="0", NotifyIgnored="true")
@@ -371,6 +373,9 @@ def test_names_and_build_messages_are_data_on_every_channel(aws: Any, slack: Sla
     terminal, plain = rich_output(lambda console: console.print(report.history_table(list(recorded.values()))))
     assert "\x1b]8;" not in terminal and HOSTILE in plain
     runner = CliRunner()
+    # wide enough for the whole name in one cell (Rich fixes a console's width when COLUMNS is set as it is made,
+    # which a test runner's worker may do)
+    monkeypatch.setattr(cli.out, "width", 400)
     for command in (["history"], ["diagnose", "--pipeline", "web-pipeline"]):
         result = runner.invoke(app, command, env={"COLUMNS": "400"})
         assert result.exit_code == 0, result.output

@@ -499,11 +499,13 @@ def play(
         # Slack: a webhook on 127.0.0.1, its URL kept in Secrets Manager as in a real account.
         aws.client("secretsmanager").create_secret(Name=SLACK_SECRET_NAME, SecretString=slack.url)
         # The demo rolls back more targets within an hour than the default rate cap (5) allows: it plays one
-        # incident after another on purpose, so it raises the cap (a stack's RateCapCount, as anyone can).
+        # incident after another on purpose, so it raises the caps (a stack's RateCapCount and RateCapGlobalCount,
+        # as anyone can).
         settings = {
             "VerifyBakeSeconds": DEMO_BAKE_SECONDS,
             "SlackWebhookSecretId": SLACK_SECRET_NAME,
             "RateCapCount": DEMO_RATE_CAP,
+            "RateCapGlobalCount": DEMO_RATE_CAP,
         }
         settings.update(overrides or {})
         deployment = deploy(aws, template, overrides=settings)
