@@ -13,7 +13,7 @@ CHECKOV := $(CHECKOV_VENV)/bin/checkov --skip-download --framework cloudformatio
 CFN_LINT := $(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules
 # The SAM template as CloudFormation (tools/translate.py, offline): cfn-lint and checkov do not expand SAM.
 TRANSLATED := .aws-sam/translated/template.json
-PIPELINE_TEMPLATES := pipeline/template.yaml pipeline/deploy-roles.yaml
+PIPELINE_TEMPLATES := pipeline/template.yaml pipeline/deploy-roles.yaml pipeline/gated-service-pipeline.yaml
 # Extra pytest arguments, e.g. make pytest PYTEST_ARGS="--junitxml=reports/pytest.xml" (pipeline/buildspec.yml).
 PYTEST_ARGS ?=
 # sam build needs the functions' runtime (python3.12) on PATH; pyenv keeps it out of PATH by default.

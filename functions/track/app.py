@@ -17,6 +17,9 @@ SETTINGS = Settings.from_env()
 # The controller's own roles (comma-separated ARNs): calls made with them are rollbackctl's, not deployments.
 if not (OWN_ROLES := frozenset(a.strip() for a in os.environ.get("OWN_ROLE_ARNS", "").split(",") if a.strip())):
     raise ConfigError("missing environment variable(s): OWN_ROLE_ARNS")
+# The incident workflow, which a deployment of a bad artifact starts (BadArtifactPolicy page or roll-back).
+if not (WORKFLOW := os.environ.get("STATE_MACHINE_ARN", "")):
+    raise ConfigError("missing environment variable(s): STATE_MACHINE_ARN")
 CLIENTS = Clients.create()
 LEDGER = Ledger(CLIENTS.dynamodb, SETTINGS.ledger_table)
 
@@ -24,6 +27,6 @@ LEDGER = Ledger(CLIENTS.dynamodb, SETTINGS.ledger_table)
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    notes = track(event, CLIENTS, LEDGER, SETTINGS, OWN_ROLES)
+    notes = track(event, CLIENTS, LEDGER, SETTINGS, OWN_ROLES, WORKFLOW)
     logger.info("tracked", extra={"notes": notes})
     return {"recorded": notes}

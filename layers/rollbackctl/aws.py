@@ -53,12 +53,13 @@ SERVICES = {
     "cloudformation": "cloudformation",
     "s3": "s3",
     "sts": "sts",
+    "stepfunctions": "stepfunctions",
     # the member's own SSM (its kill switch), where the target is; ``ssm`` is always the hub's
     "member_ssm": "ssm",
 }
 # What stays the hub's when the clients act in a member account: the controller's own state (tables, topics, its
 # kill switch, the Slack secret) and STS, which assumes the member's role.
-HUB_SERVICES = frozenset({"dynamodb", "sns", "secretsmanager", "ssm", "sts"})
+HUB_SERVICES = frozenset({"dynamodb", "sns", "secretsmanager", "ssm", "sts", "stepfunctions"})
 # Assumed-role credentials live this long (STS's minimum); botocore refreshes them before they expire.
 ROLE_SESSION_SECONDS = 900
 SCOPED_CACHE_SIZE = 32  # member clients kept per container (one per account, region and incident)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import os
 import signal
 import sys
@@ -282,14 +283,27 @@ def run(
 def history(
     stack_name: StackOption = "rollbackctl",
     limit: Annotated[int, typer.Option(min=1, help="At most this many incidents.")] = 50,
+    account: Annotated[
+        str | None, typer.Option(help="Only incidents of this account (12 digits): a member's, or the hub's.")
+    ] = None,
+    region: Annotated[str | None, typer.Option(help="Only incidents of this region.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Incidents, newest first."""
+    """Incidents, newest first (every account and region the hub serves, unless --account / --region)."""
     from .report import history_table
     from .store import IncidentStore
 
+    if account is not None and not re.fullmatch(r"[0-9]{12}", account):
+        fail(f"--account must be a 12-digit account id, got {account!r}")
+    if region is not None and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-[0-9]", region):
+        fail(f"--region must be a region name such as us-east-1, got {region!r}")
     outputs = stack_outputs(stack_name)
-    incidents = IncidentStore(client("dynamodb"), outputs["IncidentTableName"]).list(limit)
+    store = IncidentStore(client("dynamodb"), outputs["IncidentTableName"])
+    incidents = [
+        i
+        for i in store.list(limit if account is None and region is None else 100_000)
+        if (account is None or i.trigger.account == account) and (region is None or i.trigger.region == region)
+    ][:limit]
     if as_json:
         print_json([i.to_dict() for i in incidents])
     else:

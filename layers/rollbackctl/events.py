@@ -21,6 +21,8 @@ ECS_DEPLOYMENT = ("aws.ecs", "ECS Deployment State Change")
 STACK_STATUS = ("aws.cloudformation", "CloudFormation Stack Status Change")
 # Started by an operator with `rollbackctl rollback TARGET` (never through EventBridge).
 MANUAL_ROLLBACK = ("rollbackctl", "Manual Rollback")
+# Started by Track (never through EventBridge) when an account deploys an artifact an incident marked bad.
+BAD_ARTIFACT = ("rollbackctl", "Bad Artifact Deployed")
 HANDLED = (
     ALARM_STATE_CHANGE,
     PIPELINE_EXECUTION,
@@ -29,6 +31,7 @@ HANDLED = (
     ECS_DEPLOYMENT,
     STACK_STATUS,
     MANUAL_ROLLBACK,
+    BAD_ARTIFACT,
 )
 ALARM_STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
 MAX_NAME = 255
@@ -246,7 +249,41 @@ class ManualRollback:
         )
 
 
-Signal = AlarmChange | PipelineFailure | CodeDeployFailure | EcsDeploymentFailure | StackStatusChange | ManualRollback
+@dataclass
+class BadArtifactDeployed:
+    """Track saw ``target`` start a deployment of ``version``, made of ``artifact``, which ``incident`` marked bad.
+    A claim to check, never a fact: triage reads the ledger and the version again."""
+
+    target: str
+    version: str
+    artifact: str
+    incident: str
+    envelope: _Envelope
+
+    def trigger(self) -> Trigger:
+        return Trigger(
+            "bad-artifact",
+            self.artifact,
+            f"{self.target}@{self.version}",
+            "DEPLOYED",
+            self.envelope.time,
+            f"{short_name(self.target)} started a deployment of {self.version}, made of {self.artifact}, which "
+            f"incident {self.incident} marked bad",
+            self.envelope.event_id,
+            self.envelope.region,
+            self.envelope.account,
+        )
+
+
+Signal = (
+    AlarmChange
+    | PipelineFailure
+    | CodeDeployFailure
+    | EcsDeploymentFailure
+    | StackStatusChange
+    | ManualRollback
+    | BadArtifactDeployed
+)
 
 
 def parse(event: Any) -> Signal:
@@ -303,6 +340,14 @@ def _parse(event: Any) -> Signal:
             force=force,
             by=_text(detail.get("by"), "detail.by", limit=256),
             why=_text(detail.get("reason"), "detail.reason", limit=1024),
+            envelope=envelope,
+        )
+    if kind == BAD_ARTIFACT:
+        return BadArtifactDeployed(
+            target=_text(detail.get("target"), "detail.target", limit=2048),
+            version=_text(detail.get("version"), "detail.version", limit=2048),
+            artifact=_text(detail.get("artifact"), "detail.artifact", limit=2048),
+            incident=_text(detail.get("incident"), "detail.incident", limit=128),
             envelope=envelope,
         )
     if kind == CODEDEPLOY_DEPLOYMENT:

@@ -10,6 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .aws import AWS_ERRORS, error_code
 from .model import Incident, Trigger, iso, utcnow
 
 VersionStatus = Literal["good", "bad"]
@@ -90,6 +91,20 @@ class Restore:
     incident_id: str
     version: str
     restored_at: str
+
+
+@dataclass
+class BadArtifact:
+    """An artifact an incident rolled back: bad in every account and region (DESIGN.md)."""
+
+    artifact: str
+    incident_id: str
+    target: str  # where it was rolled back
+    version: str  # as that target's kind names it
+    recorded_at: str
+
+
+ARTIFACT_PREFIX = "artifact#"  # ledger rows keyed by the artifact, not by a target
 
 
 @dataclass
@@ -184,6 +199,46 @@ class Ledger:
         """The most recently recorded good version other than ``current``; never a bad one."""
         good = [e for e in self.entries(target) if e.status == "good" and e.version != current]
         return max(good, key=lambda e: e.recorded_at) if good else None
+
+    def mark_artifact_bad(self, artifact: str, incident_id: str, target: str, version: str) -> bool:
+        """The artifact is bad everywhere, marked by this incident; the first incident to mark it stays the one named.
+        True when this incident marked it."""
+        try:
+            self.dynamodb.put_item(
+                TableName=self.table,
+                Item={
+                    "target": {"S": f"{ARTIFACT_PREFIX}{artifact}"},
+                    "version": {"S": "#bad"},
+                    "status": {"S": "bad"},
+                    "recorded_at": {"S": iso(utcnow())},
+                    "reason": {"S": incident_id},
+                    "marked_target": {"S": target},
+                    "marked_version": {"S": version},
+                },
+                ConditionExpression="attribute_not_exists(#t)",
+                ExpressionAttributeNames={"#t": "target"},
+            )
+        except AWS_ERRORS as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def bad_artifact(self, artifact: str) -> BadArtifact | None:
+        item = self.dynamodb.get_item(
+            TableName=self.table,
+            Key={"target": {"S": f"{ARTIFACT_PREFIX}{artifact}"}, "version": {"S": "#bad"}},
+            ConsistentRead=True,
+        ).get("Item")
+        if not item:
+            return None
+        return BadArtifact(
+            artifact,
+            item["reason"]["S"],
+            item.get("marked_target", {}).get("S", ""),
+            item.get("marked_version", {}).get("S", ""),
+            item["recorded_at"]["S"],
+        )
 
     def is_bad(self, target: str, version: str) -> bool:
         return any(e.version == version and e.status == "bad" for e in self.entries(target))

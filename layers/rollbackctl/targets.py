@@ -199,7 +199,7 @@ def resolve_signal(signal: events.Signal, clients: Clients) -> Named | Concluded
         return _target_of_codedeploy(signal, clients)
     if isinstance(signal, events.StackStatusChange):
         return _target_of_stack(signal, clients)
-    if isinstance(signal, events.ManualRollback):
+    if isinstance(signal, events.ManualRollback | events.BadArtifactDeployed):
         target = kinds.parse(signal.target)
         if target is None:
             return Concluded("refuse", f"{signal.target[:300]} is not {kinds.labels()}")

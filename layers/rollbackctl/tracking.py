@@ -12,6 +12,8 @@ anyone may name a session after them.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from . import accounts, kinds
@@ -74,9 +76,16 @@ SESSION_NAME = "rollbackctl-track"  # what a member's CloudTrail shows while Tra
 
 
 def track(
-    event: dict[str, Any], clients: Clients, ledger: Ledger, settings: Settings, own_roles: frozenset[str]
+    event: dict[str, Any],
+    clients: Clients,
+    ledger: Ledger,
+    settings: Settings,
+    own_roles: frozenset[str],
+    workflow: str = "",
 ) -> list[str]:
-    """Record what the event says (read in the event's own account and region); returns what was recorded."""
+    """Record what the event says (read in the event's own account and region); returns what was recorded. A
+    deployment of an artifact an incident marked bad starts the incident workflow (``workflow``, its state machine)
+    unless BadArtifactPolicy is off: the workflow pages or puts it back, by the same rules as an alarm."""
     account, region = accounts.where(str(event.get("account") or ""), str(event.get("region") or ""), settings)
     outsider = accounts.not_member(account, settings)
     if outsider:
@@ -101,6 +110,8 @@ def track(
             continue
         previous = ledger.record_deployment(seen.target, seen.version, seen.at, seen.actor)
         notes.append(f"{seen.target}: deployment of {seen.version} started at {seen.at} by {seen.actor}")
+        if workflow and settings.bad_artifact_policy != "off":
+            notes += _bad_artifacts(seen, clients, ledger, workflow, account, region)
         if previous is None or previous.version == seen.version:
             continue
         served = (parse_time(seen.at) - parse_time(previous.started_at)).total_seconds()
@@ -113,3 +124,47 @@ def track(
 def _where_of(target: str) -> tuple[str, str]:
     parsed = kinds.parse(target)
     return (parsed.account, parsed.region) if parsed is not None else ("", "")
+
+
+def _bad_artifacts(seen: Seen, clients: Clients, ledger: Ledger, workflow: str, account: str, region: str) -> list[str]:
+    """What the deployed version is made of, looked up in the ledger's bad artifacts; each one found starts the
+    workflow once (the execution's name is derived from the deployment and the artifact, so a redelivered event
+    starts nothing more)."""
+    target = kinds.parse(seen.target)
+    if target is None:
+        return []
+    try:
+        made_of = kinds.of(target).artifacts(clients, target, seen.version)
+    except AWS_ERRORS as exc:
+        return [f"{seen.target}: what {seen.version} is made of could not be read ({error_code(exc)})"]
+    notes: list[str] = []
+    for artifact in made_of:
+        marked = ledger.bad_artifact(artifact)
+        if marked is None:
+            continue
+        key = hashlib.sha256(f"{seen.target}|{seen.version}|{artifact}".encode()).hexdigest()
+        event = {
+            "version": "0",
+            "id": key[:32],
+            "source": "rollbackctl",
+            "detail-type": "Bad Artifact Deployed",
+            "account": account,
+            "region": region,
+            "time": seen.at,
+            "resources": [seen.target],
+            "detail": {
+                "target": seen.target,
+                "version": seen.version,
+                "artifact": artifact,
+                "incident": marked.incident_id,
+            },
+        }
+        try:
+            clients.stepfunctions.start_execution(
+                stateMachineArn=workflow, name=f"bad-artifact-{key[:40]}", input=json.dumps(event)
+            )
+        except AWS_ERRORS as exc:
+            if error_code(exc) != "ExecutionAlreadyExists":
+                raise
+        notes.append(f"{seen.target}: {seen.version} is made of {artifact}, marked bad by {marked.incident_id}")
+    return notes

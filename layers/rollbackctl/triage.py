@@ -204,6 +204,11 @@ def _decide(
         forced = " (--force: the known-good rule was overridden)" if signal.force and signal.to_version else ""
         asked = f"rollback asked for by {signal.by} ({signal.why}){forced}"
         return _guard_and_act(incident, plan, asked, mode, mode_source, read_kill_switch, settings, clients)
+    asked = f"{trigger.kind} {trigger.name} fired"
+    if isinstance(signal, events.BadArtifactDeployed):
+        concluded, asked = _bad_artifact(signal, incident, target, kind, clients, ledger, settings)
+        if concluded is not None:
+            return concluded
     incidents = IncidentStore(clients.dynamodb, settings.incident_table)
     judged = _judge_by_history(signal, incident, target, clients, ledger, settings, now, incidents)
     if judged is not None:
@@ -229,8 +234,43 @@ def _decide(
         _restorable(incident, plan, clients)
     except Refusal as exc:
         return _refuse(incident, str(exc))
-    asked = f"{trigger.kind} {trigger.name} fired"
     return _guard_and_act(incident, plan, asked, mode, mode_source, read_kill_switch, settings, clients)
+
+
+def _bad_artifact(
+    signal: events.BadArtifactDeployed,
+    incident: Incident,
+    target: Target,
+    kind: TargetKind,
+    clients: Clients,
+    ledger: Ledger,
+    settings: Settings,
+) -> tuple[Incident | None, str]:
+    """A deployment of an artifact an incident marked bad (Track's claim, checked again here: the ledger's mark, and
+    what the version is made of). BadArtifactPolicy: page (refused, so on-call is told), roll-back (the same rules
+    as an alarm: returns what asked for it), off."""
+    marked = ledger.bad_artifact(signal.artifact)
+    if marked is None:
+        return _ignore(incident, f"{signal.artifact} is not marked bad in the ledger; nothing was changed"), ""
+    try:
+        made_of = kind.artifacts(clients, target, signal.version)
+    except AWS_ERRORS as exc:
+        why = error_code(exc) or type(exc).__name__
+        return _refuse(incident, f"what {signal.version} of {target.arn} is made of could not be read ({why})"), ""
+    if signal.artifact not in made_of:
+        return _ignore(
+            incident, f"{signal.version} of {target.arn} is not made of {signal.artifact} (read again); nothing changed"
+        ), ""
+    said = (
+        f"{target.arn} started a deployment of {short_version(signal.version)}, made of {signal.artifact}, which "
+        f"incident {marked.incident_id} marked bad when it rolled {marked.target} back from "
+        f"{short_version(marked.version)} ({marked.recorded_at})"
+    )
+    if settings.bad_artifact_policy == "off":
+        return _ignore(incident, f"{said}; BadArtifactPolicy=off"), ""
+    if settings.bad_artifact_policy == "page":
+        return _refuse(incident, f"{said}: BadArtifactPolicy=page, so on-call is told and nothing was changed"), ""
+    return None, f"{said} (BadArtifactPolicy=roll-back)"
 
 
 def _plan(kind: TargetKind, target: Target, incident: Incident, clients: Clients, ledger: Ledger) -> Plan:

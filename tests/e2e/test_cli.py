@@ -370,4 +370,4 @@ def test_invoke_runs_one_handler_without_docker() -> None:
 def test_invoke_names_the_functions_when_given_an_unknown_one() -> None:
     result = rollbackctl("invoke", "rollback", str(EVENTS / "alarm-ok.json"))
     assert result.returncode == 2
-    assert "contain, diagnose, notify, restore, track, triage" in result.stderr
+    assert "contain, diagnose, gate, notify, restore, track, triage, verify" in result.stderr

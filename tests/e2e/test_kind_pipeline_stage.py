@@ -221,6 +221,9 @@ class AmplifyBranch:
     def versions(self, plan: Plan) -> tuple[str, str] | None:
         return None
 
+    def artifacts(self, clients: Clients, target: Target, version: str) -> tuple[str, ...]:
+        return ()
+
     def evidence(self, clients: Clients, incident: Incident, target: Target) -> list[dict[str, Any]]:
         return []
 

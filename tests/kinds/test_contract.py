@@ -143,6 +143,10 @@ def test_plan_restorable_apply_read_back_serving(aws: Any, clients: Clients, led
     seeded.settle()
     assert kind.serving(clients, target) == seeded.good
     assert kind.versions(plan) == ((plan.from_version, plan.to_version) if seeded.versioned else None)
+    # what each version is made of, in words that mean the same in any account: the bad one is made of something
+    made_of = kind.artifacts(clients, target, plan.from_version)
+    assert all(isinstance(a, str) and ":" in a for a in made_of)
+    assert bool(made_of) == seeded.versioned
     label, url = kind.link(target, "https://us-east-1.console.aws.amazon.com")
     assert target.name in label and url.startswith("https://us-east-1.console.aws.amazon.com/")
 

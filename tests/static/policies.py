@@ -48,6 +48,14 @@ STAR_EXCEPTIONS: dict[str, StarException] = {
         why="the X-Ray SDK and the Lambda runtime report telemetry with the segments",
         doc="Service Authorization Reference, AWS X-Ray: PutTelemetryRecords has no resource types",
     ),
+    "codepipeline:PutJobSuccessResult": StarException(
+        why="the pipeline gate answers the job a pipeline's Lambda invoke action gave it",
+        doc="Service Authorization Reference, AWS CodePipeline: PutJobSuccessResult has no resource types",
+    ),
+    "codepipeline:PutJobFailureResult": StarException(
+        why="the pipeline gate fails the job of a stage that must not deploy, saying why",
+        doc="Service Authorization Reference, AWS CodePipeline: PutJobFailureResult has no resource types",
+    ),
     "kms:CreateKey": StarException(
         why=(
             "the deploy role creates template.yaml's ControllerKey; pipeline/deploy-roles.yaml allows it only with "

@@ -788,3 +788,19 @@ def test_planted_open_package_keys_are_caught(
 ) -> None:
     planted = _without(pipeline, "ArtifactBucketPolicy", sid)
     assert pinning_violations(buildspec, planted, roles) == [expected]
+
+
+def test_the_sample_service_pipeline_runs_rollbackctls_gate_before_it_deploys() -> None:
+    """pipeline/gated-service-pipeline.yaml: a Lambda invoke action calling the controller's gate, in a stage of its
+    own right before the Deploy stage, fed the source artifact and naming the service the Deploy stage updates."""
+    sample = load_template(ROOT / "pipeline" / "gated-service-pipeline.yaml")
+    stages = sample["Resources"]["Pipeline"]["Properties"]["Stages"]
+    names = [stage["Name"] for stage in stages]
+    assert names.index("Gate") == names.index("Deploy") - 1
+    [gate] = stages[names.index("Gate")]["Actions"]
+    assert gate["ActionTypeId"] == {"Category": "Invoke", "Owner": "AWS", "Provider": "Lambda", "Version": "1"}
+    assert gate["Configuration"]["FunctionName"] == {"Ref": "GateFunctionName"}
+    assert gate["InputArtifacts"] == [{"Name": "SourceArtifact"}]
+    assert "${ServiceTargetArn}" in gate["Configuration"]["UserParameters"]["Fn::Sub"]
+    outputs = load_template(TEMPLATE)["Outputs"]
+    assert outputs["GateFunctionName"]["Value"] == {"Ref": "GateFunction"}

@@ -31,7 +31,9 @@ import copy
 import itertools
 import json
 import re
+import threading
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from moto.codepipeline.exceptions import PipelineExecutionNotFoundException, PipelineNotFoundException
@@ -214,9 +216,14 @@ class PipelineRun(progress.Operation):
         if isinstance(previous, str) and previous.startswith(WAIT):
             stage = previous[len(WAIT) :]
             return previous if self._held_before(stage) else f"{STAGE}{stage}"
-        following = super()._get_next_status(previous)
+        following = self._get_next_status_of_jobs(previous, super()._get_next_status(previous))
         if isinstance(following, str) and following.startswith(STAGE) and self._held_before(following[len(STAGE) :]):
             return f"{WAIT}{following[len(STAGE) :]}"
+        return following
+
+    def _get_next_status_of_jobs(self, previous: str | None, following: str | None) -> str | None:
+        if isinstance(previous, str) and previous.startswith(STAGE) and pending_jobs(self, previous[len(STAGE) :]):
+            return previous  # a Lambda invoke action runs until its function answers the job
         return following
 
     def _held_before(self, stage: str) -> bool:
@@ -256,6 +263,7 @@ class PipelineRun(progress.Operation):
                 self._stage_succeeded(left)
             _enter(execution, self.pipeline, new[len(STAGE) :])
             execution.status = "InProgress"
+            dispatch_jobs(self, new[len(STAGE) :])
         elif new == "Succeeded":
             if left is not None:
                 self._stage_succeeded(left)
@@ -357,6 +365,154 @@ class PipelineRun(progress.Operation):
             }
             detail["execution-result"] = {k: v for k, v in result.items() if v}
         self._emit("CodePipeline Action Execution State Change", detail)
+
+
+# --- Lambda invoke actions: jobs -----------------------------------------------------------------------------
+# CodePipeline invokes the function asynchronously with a job, and the action runs until the function answers with
+# PutJobSuccessResult or PutJobFailureResult (User Guide, "AWS Lambda invoke action reference"; Lambda Developer
+# Guide, "Using AWS Lambda with AWS CodePipeline", for the event). A failure fails the action, its stage and the
+# execution, with the FailureDetails type as the action's error code.
+
+
+@dataclass
+class _Job:
+    account: str
+    region: str
+    run: PipelineRun
+    stage: str
+    action: str
+    status: str = "InProgress"
+
+
+_JOBS: dict[str, _Job] = {}
+_job_threads: list[threading.Thread] = []
+
+
+class JobNotFoundException(JsonRESTError):
+    def __init__(self, message: str) -> None:
+        super().__init__("JobNotFoundException", message)
+
+
+class InvalidJobStateException(JsonRESTError):
+    def __init__(self, message: str) -> None:
+        super().__init__("InvalidJobStateException", message)
+
+
+def _is_lambda_invoke(action: dict[str, Any]) -> bool:
+    kind = action.get("actionTypeId") or {}
+    return kind.get("category") == "Invoke" and kind.get("provider") == "Lambda"
+
+
+def pending_jobs(run: PipelineRun, stage: str) -> bool:
+    """Whether the stage waits for a function's answer: one of its Lambda invoke actions has no job yet (it is given
+    one as the stage starts) or a job not answered."""
+    invokes = [a for a in _stage(run.pipeline, stage).get("actions", []) if _is_lambda_invoke(a)]
+    if not invokes:
+        return False
+    jobs = [j for j in list(_JOBS.values()) if j.run is run and j.stage == stage]
+    return len(jobs) < len(invokes) or any(j.status == "InProgress" for j in jobs)
+
+
+def _job_event(job_id: str, run: PipelineRun, action: dict[str, Any]) -> dict[str, Any]:
+    configuration = action.get("configuration") or {}
+    given = {k: configuration[k] for k in ("FunctionName", "UserParameters") if k in configuration}
+    bucket = f"codepipeline-{run.region}-{run.account}"
+    revisions = _execution_dict(run.execution).get("artifactRevisions") or []
+    inputs = [
+        {
+            "name": artifact.get("name", ""),
+            "revision": next((r["revisionId"] for r in revisions if r.get("name") == artifact.get("name")), None)
+            or (revisions[0]["revisionId"] if len(revisions) == 1 else None),
+            "location": {
+                "type": "S3",
+                "s3Location": {"bucketName": bucket, "objectKey": f"{run.pipeline.pipeline['name']}/{job_id[:8]}"},
+            },
+        }
+        for artifact in action.get("inputArtifacts") or []
+    ]
+    return {
+        "CodePipeline.job": {
+            "id": job_id,
+            "accountId": run.account,
+            "data": {
+                "actionConfiguration": {"configuration": given},
+                "inputArtifacts": inputs,
+                "outputArtifacts": [],
+                # temporary credentials for the artifact bucket, as CodePipeline hands them (never to be logged)
+                "artifactCredentials": {
+                    "accessKeyId": "ASIAEMULATORARTIFACT",
+                    "secretAccessKey": "emulator-artifact-secret",  # nosec B105 - the emulator's fake credentials
+                    "sessionToken": "emulator-artifact-session",
+                    "expirationTime": int((utcnow().timestamp() + 3600) * 1000),
+                },
+            },
+        }
+    }
+
+
+def dispatch_jobs(run: PipelineRun, stage_name: str) -> None:
+    """The stage's Lambda invoke actions each get a job, and their functions are invoked with it."""
+    from moto.awslambda.models import lambda_backends
+
+    stage = _stage(run.pipeline, stage_name)
+    for action in stage.get("actions", []):
+        if not _is_lambda_invoke(action):
+            continue
+        job_id = str(uuid.uuid4())
+        _JOBS[job_id] = _Job(run.account, run.region, run, stage_name, action["name"])
+        event = json.dumps(_job_event(job_id, run, action))
+        function = str((action.get("configuration") or {}).get("FunctionName", ""))
+
+        def invoke(function: str = function, event: str = event, job_id: str = job_id) -> None:
+            try:
+                fn = lambda_backends[run.account][run.region].get_function(function)
+                fn.invoke(event, {"x-amz-invocation-type": "Event"}, {})
+            except Exception as exc:  # the function is missing or failed: the action fails, as its job times out
+                _answer(job_id, run.account, run.region, "JobFailed", f"the function could not run: {exc}"[:500])
+
+        thread = threading.Thread(target=invoke, name=f"codepipeline-job-{job_id[:8]}", daemon=True)
+        _job_threads.append(thread)
+        thread.start()
+
+
+def drain_jobs(timeout: float = 30.0) -> None:
+    while _job_threads:
+        _job_threads.pop().join(timeout)
+
+
+def _answer(job_id: str, account: str, region: str, failure_type: str | None, message: str = "") -> None:
+    job = _JOBS.get(job_id)
+    if job is None or (job.account, job.region) != (account, region):
+        raise JobNotFoundException("The job was specified in an invalid format or cannot be found.")
+    if job.status != "InProgress":
+        raise InvalidJobStateException(f"The job {job_id} is in state {job.status} and cannot be answered again.")
+    with progress.held():
+        job.status = "Succeeded" if failure_type is None else "Failed"
+        state = _actions(job.run.execution)[f"{job.stage}/{job.action}"]
+        if failure_type is None:
+            state.update(status="Succeeded", lastStatusChange=_now())
+            return
+        state.update(status="Failed", lastStatusChange=_now(), errorDetails={"code": failure_type, "message": message})
+        state["summary"] = message
+        job.run.execution.status_summary = message
+        job.run.move("Failed")
+
+
+def _put_job_success_response(self: CodePipelineResponse) -> str:
+    _answer(self._get_param("jobId"), self.current_account, self.region, None)
+    return "{}"
+
+
+def _put_job_failure_response(self: CodePipelineResponse) -> str:
+    details = self._get_param("failureDetails") or {}
+    _answer(
+        self._get_param("jobId"),
+        self.current_account,
+        self.region,
+        str(details.get("type") or "JobFailed"),
+        str(details.get("message") or "")[:5000],
+    )
+    return "{}"
 
 
 # --- moto's executions, extended --------------------------------------------------------------------------
@@ -859,3 +1015,5 @@ def install() -> None:
     CodePipelineResponse.disable_stage_transition = _disable_response  # type: ignore[attr-defined]
     CodePipelineResponse.enable_stage_transition = _enable_response  # type: ignore[attr-defined]
     CodePipelineResponse.list_action_executions = _list_actions_response  # type: ignore[attr-defined]
+    CodePipelineResponse.put_job_success_result = _put_job_success_response  # type: ignore[attr-defined]
+    CodePipelineResponse.put_job_failure_result = _put_job_failure_response  # type: ignore[attr-defined]

@@ -20,27 +20,36 @@ TRUST = json.dumps(
 )
 
 
-def _code(version: int) -> bytes:
+def _code(version: int, service: str = "") -> bytes:
+    """Release ``version`` of ``service``'s code, the same bytes whenever it is built (a fixed timestamp in the zip),
+    as a reproducible build: the same release deployed as another function has the same CodeSha256."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("app.py", f"def handler(event, context):\n    return {{'version': {version}}}\n")
+        entry = zipfile.ZipInfo("app.py", date_time=(2026, 1, 1, 0, 0, 0))
+        archive.writestr(
+            entry, f"def handler(event, context):\n    return {{'service': {service!r}, 'version': {version}}}\n"
+        )
     return buffer.getvalue()
 
 
-def lambda_with_versions(aws: Emulator, name: str, versions: int, tags: dict[str, str] | None = None) -> str:
-    """A function with ``versions`` published versions; returns its ARN."""
+def lambda_with_versions(
+    aws: Emulator, name: str, versions: int, tags: dict[str, str] | None = None, built_from: str = ""
+) -> str:
+    """A function with ``versions`` published versions of its own code (or of the service ``built_from``: the same
+    releases deployed as another function, e.g. in the next region); returns its ARN."""
+    service = built_from or name
     lam, role = aws.client("lambda"), _role(aws, "estate-lambda", TRUST)
     arn: str = lam.create_function(
         FunctionName=name,
         Runtime="python3.12",
         Role=role,
         Handler="app.handler",
-        Code={"ZipFile": _code(1)},
+        Code={"ZipFile": _code(1, service)},
         Tags=tags or {},
     )["FunctionArn"]
     for number in range(1, versions + 1):
         if number > 1:
-            lam.update_function_code(FunctionName=name, ZipFile=_code(number))
+            lam.update_function_code(FunctionName=name, ZipFile=_code(number, service))
         lam.publish_version(FunctionName=name, Description=f"release {number}")
     return arn
 

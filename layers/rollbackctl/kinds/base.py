@@ -119,6 +119,9 @@ class TargetKind(Protocol):
     # what the ledger records, under plan.target: (bad, good); also bad then, the artifacts the bad version brought,
     # as ledger keys in ``plan.details["bad_artifacts"]`` (a JSON list; a pipeline's source revisions)
     def versions(self, plan: Plan) -> tuple[str, str] | None: ...
+    # what a version is made of, in words that mean the same in every account and region (a Lambda CodeSha256, image
+    # digests, a CodeDeploy revision, source revisions): an artifact an incident rolled back is bad everywhere
+    def artifacts(self, clients: Clients, target: Target, version: str) -> tuple[str, ...]: ...
 
     # explain
     def evidence(self, clients: Clients, incident: Incident, target: Target) -> list[dict[str, Any]]: ...

@@ -276,6 +276,17 @@ class BeanstalkEnvironment:
     def versions(self, plan: Plan) -> tuple[str, str] | None:
         return plan.from_version, plan.to_version
 
+    def artifacts(self, clients: Clients, target: Target, version: str) -> tuple[str, ...]:
+        """The application version's source bundle (S3 bucket and key): a label is only a name within one
+        application, the bundle is what ships."""
+        found = clients.elasticbeanstalk.describe_application_versions(
+            ApplicationName=target.parts[0], VersionLabels=[version]
+        ).get("ApplicationVersions", [])
+        bundle = (found[0].get("SourceBundle") or {}) if found else {}
+        if not bundle.get("S3Bucket") or not bundle.get("S3Key"):
+            return ()
+        return (f"bundle:s3://{bundle['S3Bucket']}/{bundle['S3Key']}",)
+
     # --- explain ---------------------------------------------------------------------------------------------
     def evidence(self, clients: Clients, incident: Incident, target: Target) -> list[dict[str, Any]]:
         """The environment's own WARN and ERROR events of the deployment that went bad (DescribeEvents, newest

@@ -340,6 +340,9 @@ class CloudFormationStack:
     def versions(self, plan: Plan) -> tuple[str, str] | None:
         return None  # statuses, not versions: see the module's docstring
 
+    def artifacts(self, clients: Clients, target: Target, version: str) -> tuple[str, ...]:
+        return ()  # a status is no artifact: what a stack ships is its pipeline's source revisions
+
     # --- explain ---------------------------------------------------------------------------------------------
     def evidence(self, clients: Clients, incident: Incident, target: Target) -> list[dict[str, Any]]:
         """The resources that failed in the stack's latest update, with CloudFormation's reasons (oldest first: the

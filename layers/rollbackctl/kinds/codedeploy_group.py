@@ -390,6 +390,11 @@ class CodeDeployGroup:
     def versions(self, plan: Plan) -> tuple[str, str] | None:
         return plan.from_version, plan.to_version
 
+    def artifacts(self, clients: Clients, target: Target, version: str) -> tuple[str, ...]:
+        """The revision itself (s3://BUCKET/KEY with its eTag or version, OWNER/REPO@COMMIT): the same bundle
+        deployed to any group, in any account."""
+        return (f"revision:{version}",)
+
     # --- explain ---------------------------------------------------------------------------------------------
     def evidence(self, clients: Clients, incident: Incident, target: Target) -> list[dict[str, Any]]:
         """What each instance's CodeDeploy agent reported: the lifecycle event whose hook script failed, its error

@@ -350,6 +350,30 @@ class EcsService:
         # ALB weights move traffic between target groups: those are not versions of this service.
         return None if plan.strategy == alb.STRATEGY else (plan.from_version, plan.to_version)
 
+    def artifacts(self, clients: Clients, target: Target, version: str) -> tuple[str, ...]:
+        """The task definition's images by digest: the digest it names, or the one ECR holds for its tag
+        (DescribeImages); an image outside ECR, or one ECR will not describe, by its reference (a tag can move)."""
+        if ":task-definition/" not in version:
+            return ()
+        described = clients.ecs.describe_task_definition(taskDefinition=version)["taskDefinition"]
+        found: list[str] = []
+        for container in described.get("containerDefinitions", []):
+            image = str(container.get("image", ""))
+            match = ECR_IMAGE.match(image)
+            digest = match["digest"] if match else None
+            if match is not None and digest is None:
+                try:
+                    details = clients.ecr.describe_images(
+                        registryId=match["registry"],
+                        repositoryName=match["repository"],
+                        imageIds=[{"imageTag": match["tag"] or "latest"}],
+                    )["imageDetails"]
+                    digest = str(details[0]["imageDigest"]) if details else None
+                except AWS_ERRORS:
+                    digest = None
+            found.append(f"image:{digest}" if digest else f"image:{image}")
+        return tuple(sorted(set(found)))
+
     # --- explain ---------------------------------------------------------------------------------------------
     def evidence(self, clients: Clients, incident: Incident, target: Target) -> list[dict[str, Any]]:
         """The rollout's own account of why it failed (ECS rolloutStateReason, or the event's reason)."""

@@ -210,6 +210,13 @@ class LambdaAlias:
     def versions(self, plan: Plan) -> tuple[str, str] | None:
         return plan.from_version, plan.to_version
 
+    def artifacts(self, clients: Clients, target: Target, version: str) -> tuple[str, ...]:
+        """The version's code, by its SHA-256 (GetFunctionConfiguration CodeSha256): the same zip deployed as another
+        function, in another account, is the same artifact."""
+        configuration = clients.lambda_.get_function_configuration(FunctionName=target.parts[0], Qualifier=version)
+        digest = configuration.get("CodeSha256")
+        return (f"lambda:sha256:{digest}",) if digest else ()
+
     # --- explain ---------------------------------------------------------------------------------------------
     def evidence(self, clients: Clients, incident: Incident, target: Target) -> list[dict[str, Any]]:
         """The bad version's own state: a version whose update failed or that is not Active says why."""

@@ -399,6 +399,11 @@ class PipelineStage:
     def versions(self, plan: Plan) -> tuple[str, str] | None:
         return plan.from_version, plan.to_version
 
+    def artifacts(self, clients: Clients, target: Target, version: str) -> tuple[str, ...]:
+        """The source revisions the execution ran with (a commit id means the same in every pipeline)."""
+        execution = self._execution(clients, target.name, version)
+        return tuple(sorted(revision_key(r) for r in _revisions(execution, "artifactRevisions")))
+
     # --- explain ---------------------------------------------------------------------------------------------
     def evidence(self, clients: Clients, incident: Incident, target: Target) -> list[dict[str, Any]]:
         """The stage's failed actions in the execution that went bad (none when it "succeeded")."""
