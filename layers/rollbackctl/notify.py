@@ -85,6 +85,14 @@ def alarms_of(incident: Incident) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def where(incident: Incident) -> str:
+    """The account and region it happened in (one controller serves an organization)."""
+    target = kinds.parse(incident.target) if incident.target else None
+    account = incident.trigger.account or (target.account if target else "")
+    region = incident.trigger.region or (target.region if target else "")
+    return f"account {account or '-'}, {region or '-'}"
+
+
 def _verification_line(incident: Incident) -> str:
     v = incident.verification or {}
     states = ", ".join(f"{name} {state}" for name, state in sorted((v.get("alarms") or {}).items())) or "no alarm"
@@ -103,6 +111,7 @@ def body(incident: Incident, kind: Kind = "incident") -> str:
         lines.append(f"  {t.reason[:500]}")
     lines += [
         f"Target:     {incident.target or '-'}",
+        f"Where:      {where(incident)}",
         f"Versions:   {short_version(incident.from_version)} -> {short_version(incident.to_version)}",
         f"Action:     {incident.action} ({incident.mode})",
         f"Why:        {incident.reason}",
@@ -148,6 +157,7 @@ def _follow_up_body(incident: Incident, kind: Kind) -> str:
         _follow_up_headline(incident, kind),
         "",
         f"Alarms:     {_verification_line(incident)}",
+        f"Where:      {where(incident)}",
         f"Restored:   {incident.restored_at or '-'}",
     ]
     if kind == "escalated" and incident.diagnosis.summary:
@@ -185,7 +195,11 @@ def chatbot_message(incident: Incident, kind: Kind = "incident") -> dict[str, An
     description, next steps and keywords are mrkdwn: every value in them goes through ``mrkdwn.text``."""
     text = mrkdwn.text
     if kind == "incident":
-        description = [f"*What fired:* {text(' / '.join(fired(incident)))}", f"*Why:* {text(incident.reason)}"]
+        description = [
+            f"*What fired:* {text(' / '.join(fired(incident)))}",
+            f"*Where:* {text(where(incident))}",
+            f"*Why:* {text(incident.reason)}",
+        ]
         if incident.from_version and incident.to_version:
             description.insert(1, f"*Versions:* {text(_versions(incident))}")
         if incident.time_to_restore_ms is not None:
@@ -197,6 +211,7 @@ def chatbot_message(incident: Incident, kind: Kind = "incident") -> dict[str, An
         description = [
             text(_follow_up_headline(incident, kind)),
             f"*Alarms:* {text(_verification_line(incident))}",
+            f"*Where:* {text(where(incident))}",
         ]
         next_steps = ["Page the owning team: the rollback did not fix it."] if kind == "escalated" else []
     next_steps += [mrkdwn.link(url, label) for label, url in links(incident)]
@@ -232,7 +247,7 @@ def slack_payload(incident: Incident, kind: Kind = "incident") -> dict[str, Any]
         restore = f"{incident.time_to_restore_ms} ms" if incident.time_to_restore_ms is not None else "-"
         fields = [
             section(f"*Alarm*\n{text(' / '.join(fired(incident)))}", 1900),
-            section(f"*Target*\n{text(short_target(incident.target))}"),
+            section(f"*Target*\n{text(short_target(incident.target))}\n{text(where(incident))}"),
             section(f"*From -&gt; to*\n{text(_versions(incident) or '-')}"),
             section(f"*Action*\n{text(f'{incident.action} ({incident.mode})')}"),
             section(f"*Time to restore*\n{restore}"),
@@ -255,6 +270,7 @@ def slack_payload(incident: Incident, kind: Kind = "incident") -> dict[str, Any]
             header,
             {"type": "section", "text": section(text(_follow_up_headline(incident, kind)))},
             {"type": "section", "text": section(f"*Alarms*\n{text(_verification_line(incident))}")},
+            {"type": "section", "text": section(f"*Where*\n{text(where(incident))}")},
         ]
     link_text = " | ".join(mrkdwn.link(url, label) for label, url in links(incident))
     context = f"Incident {text(incident.incident_id)}" + (f" | {link_text}" if link_text else "")

@@ -8,6 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .model import Incident, parse_time, short_target, short_version
+from .notify import where
 from .terminal import Part, line
 
 STYLE = {"rolled_back": "green", "dry_run": "cyan", "refused": "yellow", "failed": "bold red", "ignored": "dim"}
@@ -86,7 +87,7 @@ def print_incident(console: Console, incident: Incident, title: str | Text | Non
     console.print(
         Panel(
             timeline(incident),
-            title=title or line(incident.incident_id),
+            title=title or line(f"{incident.incident_id} ({where(incident)})"),
             subtitle=line((str(incident.action), style)),
             title_align="left",
         )
@@ -95,7 +96,7 @@ def print_incident(console: Console, incident: Incident, title: str | Text | Non
 
 def history_table(incidents: list[Incident]) -> Table:
     table = Table(title="Incidents, newest first")
-    for column in ("started", "incident", "trigger", "target", "action", "versions", "restore"):
+    for column in ("started", "incident", "where", "trigger", "target", "action", "versions", "restore"):
         table.add_column(column)
     for i in incidents:
         versions = f"{i.from_version} -> {i.to_version}" if i.from_version else ""
@@ -104,6 +105,7 @@ def history_table(incidents: list[Incident]) -> Table:
         table.add_row(
             line(i.started_at),
             line(i.incident_id),
+            line(f"{i.trigger.account or '-'}/{i.trigger.region or '-'}"),
             line(i.trigger.name),
             line(short_target(i.target)),
             line((str(i.action), style)),
