@@ -4,6 +4,8 @@
 - CloudWatch ``SetAlarmState`` emits the "CloudWatch Alarm State Change" event to EventBridge.
 - EventBridge rules deliver to Step Functions state machine targets (StartExecution) and to Lambda
   function targets (asynchronous invoke), with the target's dead-letter queue on failure.
+- STS AssumeRole only of a role that exists and whose trust policy allows the caller (``sts.py``; the caller is
+  who the request's credentials say, ``identity.py``).
 - CloudTrail management events for the deploying API calls (see ``cloudtrail.py``).
 - CloudWatch ``PutCompositeAlarm`` (moto's put_metric_alarm already reads AlarmRule; the action was
   not routed).
@@ -39,7 +41,19 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import get_backend as sfn_backend
 from moto.utilities.arns import parse_arn
 
-from . import beanstalk, cloudformation, cloudtrail, codebuild, codedeploy, codepipeline, dynamodb, ecs, faults
+from . import (
+    beanstalk,
+    cloudformation,
+    cloudtrail,
+    codebuild,
+    codedeploy,
+    codepipeline,
+    dynamodb,
+    ecs,
+    faults,
+    identity,
+    sts,
+)
 from .runtime import InProcessRuntime
 
 
@@ -316,6 +330,8 @@ def apply(runtime: InProcessRuntime, time_scale: float = 1.0) -> None:
     if _state["applied"]:
         return
     faults.install()
+    identity.install()
+    sts.install()
     dynamodb.install()
     codepipeline.install()
     codedeploy.install()
