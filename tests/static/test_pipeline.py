@@ -167,7 +167,7 @@ def test_the_buildspec_runs_make_test_and_reports_pytest(buildspec: dict[str, An
 
 
 def test_makefile_passes_pytest_args() -> None:
-    assert re.search(r"pytest -q \$\(PYTEST_ARGS\)", (ROOT / "Makefile").read_text())
+    assert re.search(r"pytest -q (-n \S+ )?\$\(PYTEST_ARGS\)", (ROOT / "Makefile").read_text())
 
 
 def test_the_deploy_role_can_create_every_resource_of_the_controller() -> None:
