@@ -14,6 +14,8 @@ CFN_LINT := $(BIN)/cfn-lint --append-rules cfn_lint_serverless.rules
 # The SAM template as CloudFormation (tools/translate.py, offline): cfn-lint and checkov do not expand SAM.
 TRANSLATED := .aws-sam/translated/template.json
 PIPELINE_TEMPLATES := pipeline/template.yaml pipeline/deploy-roles.yaml pipeline/gated-service-pipeline.yaml
+# What each member account and region deploys (a service-managed StackSet): plain CloudFormation.
+MEMBER_TEMPLATE := member/template.yaml
 # Extra pytest arguments, e.g. make pytest PYTEST_ARGS="--junitxml=reports/pytest.xml" (pipeline/buildspec.yml).
 PYTEST_ARGS ?=
 # sam build needs the functions' runtime (python3.12) on PATH; pyenv keeps it out of PATH by default.
@@ -100,11 +102,11 @@ lock: $(VENV)/.installed ## regenerate every lock from its inputs (layers/requir
 translate: $(VENV)/.installed ## template.yaml as plain CloudFormation (offline) -> .aws-sam/translated/
 	$(BIN)/python tools/translate.py --template template.yaml --output $(TRANSLATED)
 
-cfn-lint: translate ## cfn-lint + serverless rules: template.yaml, its translation, pipeline/
-	$(CFN_LINT) -- template.yaml $(TRANSLATED) $(PIPELINE_TEMPLATES)
+cfn-lint: translate ## cfn-lint + serverless rules: template.yaml, its translation, pipeline/, member/
+	$(CFN_LINT) -- template.yaml $(TRANSLATED) $(PIPELINE_TEMPLATES) $(MEMBER_TEMPLATE)
 
-checkov: translate $(CHECKOV_VENV)/.installed ## checkov (offline): the translation, pipeline/
-	$(CHECKOV) $(foreach f,$(TRANSLATED) $(PIPELINE_TEMPLATES),--file $(f))
+checkov: translate $(CHECKOV_VENV)/.installed ## checkov (offline): the translation, pipeline/, member/
+	$(CHECKOV) $(foreach f,$(TRANSLATED) $(PIPELINE_TEMPLATES) $(MEMBER_TEMPLATE),--file $(f))
 
 bandit: $(VENV)/.installed ## bandit on the Lambda code, the domain package and tools/
 	$(BIN)/bandit --quiet --configfile pyproject.toml --recursive layers functions tools \

@@ -223,11 +223,16 @@ def test_a_failing_mutation_is_caught_recorded_and_paged(aws: Any, controller: A
 
 def test_every_events_rule_has_its_target_and_a_dead_letter_queue(aws: Any, controller: Any) -> None:
     events = aws.client("events")
-    rules = [r for r in events.list_rules()["Rules"] if r["Name"].startswith("rollbackctl-")]
     dlq = controller.outputs["EventsDeadLetterQueueUrl"].rsplit("/", 1)[1]
+    # the default bus: one rule, forwarding to the rollbackctl bus, where every other rule is
+    [forward] = [r for r in events.list_rules()["Rules"] if r["Name"].startswith("rollbackctl-")]
+    [target] = events.list_targets_by_rule(Rule=forward["Name"])["Targets"]
+    assert target["Arn"] == controller.outputs["HubEventBusArn"] and target["DeadLetterConfig"]["Arn"].endswith(dlq)
+    bus = "rollbackctl"
+    rules = [r for r in events.list_rules(EventBusName=bus)["Rules"] if r["Name"].startswith("rollbackctl-")]
     workflow, tracker = {}, {}
     for rule in rules:
-        [target] = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+        [target] = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus)["Targets"]
         assert target["DeadLetterConfig"]["Arn"].endswith(dlq)
         pattern = json.loads(rule["EventPattern"])
         if target["Arn"] == controller.outputs["StateMachineArn"]:

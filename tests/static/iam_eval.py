@@ -42,10 +42,12 @@ class Resolver:
     pseudo: dict[str, str] = field(default_factory=lambda: dict(PSEUDO))
 
     def __post_init__(self) -> None:
-        defaults = {
-            name: str(spec.get("Default", "")) for name, spec in (self.template.get("Parameters") or {}).items()
-        }
-        self.values = {**defaults, **self.parameters}
+        declared = self.template.get("Parameters") or {}
+        defaults = {name: str(spec.get("Default", "")) for name, spec in declared.items()}
+        self.values: dict[str, Any] = {**defaults, **self.parameters}
+        for name, spec in declared.items():  # as CloudFormation: a CommaDelimitedList is a list ("" -> [""])
+            if spec.get("Type") == "CommaDelimitedList":
+                self.values[name] = [item.strip() for item in str(self.values[name]).split(",")]
 
     # ---- references ------------------------------------------------------------------------------------
 
@@ -104,6 +106,14 @@ class Resolver:
                 else self._name(logical_id, {}, "").lower()
             )
             return {None: name, "Arn": f"arn:{self.pseudo['AWS::Partition']}:s3:::{name}"}[attribute]
+        if kind == "AWS::Events::EventBus":
+            name = str(self.resolve(props["Name"]))
+            return {None: name, "Name": name, "Arn": self._arn("events", f"event-bus/{name}")}[attribute]
+        if kind == "AWS::Events::Rule":
+            name = self._name(logical_id, props, "Name")
+            bus = props.get("EventBusName")
+            path = f"{self.resolve(bus)}/{name}" if bus and self.resolve(bus) != "default" else name
+            return {None: name, "Arn": self._arn("events", f"rule/{path}")}[attribute]
         if kind == "AWS::Logs::LogGroup":
             name = self._name(logical_id, props, "LogGroupName")
             return {None: name, "Arn": self._arn("logs", f"log-group:{name}:*")}[attribute]
@@ -139,7 +149,7 @@ class Resolver:
             elif name in self.pseudo:
                 out.append(self.pseudo[name])
             elif name in self.values:
-                out.append(self.values[name])
+                out.append(str(self.values[name]))
             elif "." in name:
                 logical_id, attribute = name.split(".", 1)
                 out.append(self.attribute(logical_id, attribute))
@@ -227,6 +237,9 @@ def action_matches(pattern: str, action: str) -> bool:
 # ---- a boundary against the roles it bounds ----------------------------------------------------------
 
 
+RESOURCE_SERVICE = {"sts": "iam"}
+
+
 @dataclass(frozen=True)
 class Grant:
     role: str
@@ -263,8 +276,10 @@ def grants(translated: dict[str, Any], resolver: Resolver) -> Iterator[Grant]:
             continue
         for action in statement_actions(st.body):
             for resource in statement_resources(st.body):
-                # a statement may list the resources of several services: each action is about its own
-                if resource == "*" or str(resource).split(":")[2:3] == [str(action).split(":")[0]]:
+                # a statement may list the resources of several services: each action is about its own (an STS
+                # action's resource is an IAM role)
+                service = str(action).split(":")[0]
+                if resource == "*" or str(resource).split(":")[2:3] == [RESOURCE_SERVICE.get(service, service)]:
                     yield Grant(st.resource, str(action), str(resource))
     users = {
         name: str(resolver.resolve(r["Properties"]["Role"]))

@@ -190,3 +190,211 @@ def test_secret_references_and_plain_settings_pass(translated: dict[str, Any], n
     planted = _plant_variable(translated, name, value)
     planted.setdefault("Parameters", {})["SlackWebhookSecretId"] = {"Type": "String", "Default": ""}
     assert secret_violations(planted) == []
+
+
+# ---- the member role: rollbackctl-target (member/template.yaml) -----------------------------------------------
+# Trusted by the hub's function roles only; granted exactly what those roles are granted on the target services
+# (the same actions, resources and rollback:managed conditions, in the member account and any region, the role
+# being the account's), plus the member's own kill switch; and therefore every action the target kinds declare.
+
+HUB, MEMBER, ORG = "111111111111", "222222222222", "o-abcdefghij"
+HUB_ROLES = [f"arn:aws:iam::{HUB}:role/rollbackctl-{f}FunctionRole" for f in ("Triage", "Restore", "Track")]
+ACTING_ROLES = [f"{f}FunctionRole" for f in ("Triage", "Restore", "Contain", "Diagnose", "Verify", "Track")]
+# The hub's own resources and calls, which a member role never needs.
+HUB_SIDE = {"dynamodb", "sns", "kms", "ssm", "secretsmanager", "sts", "states", "logs", "xray", "sqs"}
+KILL_SWITCH = ("ssm:GetParameter", f"arn:aws:ssm:*:{MEMBER}:parameter/rollbackctl/kill-switch")
+ASSUME_ROLE_PRINCIPAL = {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${HubAccountId}:root"}}
+PRINCIPAL_ARN = {"ArnEquals": {"aws:PrincipalArn": {"Ref": "HubRoleArns"}}}
+
+
+@pytest.fixture(scope="module")
+def member() -> dict[str, Any]:
+    from tests.static.test_member import MEMBER_TEMPLATE
+    from tools.translate import load_template
+
+    return load_template(MEMBER_TEMPLATE)
+
+
+def _member_resolver(member: dict[str, Any], **parameters: str) -> Any:
+    from tests.static.iam_eval import PSEUDO, Resolver
+
+    values = {"HubAccountId": HUB, "HubRegion": "us-east-1", "HubRoleArns": ",".join(HUB_ROLES), **parameters}
+    return Resolver(member, values, pseudo={**PSEUDO, "AWS::AccountId": MEMBER})
+
+
+def _grants(template: dict[str, Any], roles: list[str], resolver: Any, account: str) -> set[tuple[str, str, str]]:
+    """(action, resource, condition) an Allow of these roles grants on target services, resolved for one deployment,
+    the account written ACCOUNT and the region "*" (a member role serves every region of its account)."""
+    import json
+
+    from tests.static.iam_eval import RESOURCE_SERVICE
+
+    resolved = {"Resources": {name: resolver.resolve(template["Resources"][name]) for name in roles}}
+    found = set()
+    for st in identity_statements(resolved):
+        if st.body.get("Effect") != "Allow":
+            continue
+        for action in map(str, statement_actions(st.body)):
+            service = action.split(":")[0]
+            if service in HUB_SIDE and not (account == MEMBER and action == KILL_SWITCH[0]):
+                continue  # the hub's own resources (a member role reads only its own kill switch of these)
+            for resource in map(str, statement_resources(st.body)):
+                if resource != "*" and resource.split(":")[2:3] != [RESOURCE_SERVICE.get(service, service)]:
+                    continue
+                normal = resource.replace(account, "ACCOUNT").replace("us-east-1", "*")
+                found.add((action, normal, json.dumps(st.body.get("Condition"), sort_keys=True)))
+    return found
+
+
+def member_role_violations(member: dict[str, Any], translated: dict[str, Any]) -> list[str]:
+    """What rollbackctl-target is granted beyond, or short of, what the hub's roles are granted on targets."""
+    from tests.static.test_kinds import DELEGATED, READS, WRITES
+
+    found = []
+    for opt_in in ("any", "tag"):
+        from tests.static.iam_eval import PSEUDO, Resolver
+
+        hub = _grants(translated, ACTING_ROLES, Resolver(translated, {"TargetOptIn": opt_in}), PSEUDO["AWS::AccountId"])
+        role = _grants(member, ["TargetRole"], _member_resolver(member, TargetOptIn=opt_in), MEMBER)
+        kill_switch = {g for g in role if g[0] == KILL_SWITCH[0]}
+        if kill_switch != {(KILL_SWITCH[0], KILL_SWITCH[1].replace(MEMBER, "ACCOUNT"), "null")}:
+            found.append(f"TargetOptIn={opt_in}: the member role reads {sorted(kill_switch)}, not its kill switch only")
+        found += [f"TargetOptIn={opt_in}: the member role lacks {g}" for g in sorted(hub - role)]
+        found += [
+            f"TargetOptIn={opt_in}: the member role has {g}, which no hub role"
+            for g in sorted(role - hub - kill_switch)
+        ]
+    actions = {g[0] for g in _grants(member, ["TargetRole"], _member_resolver(member), MEMBER)}
+    found += [f"the member role lacks {a}, which a kind calls" for a in sorted((READS | WRITES | DELEGATED) - actions)]
+    return found
+
+
+def member_trust_violations(member: dict[str, Any]) -> list[str]:
+    """rollbackctl-target trusts the hub account's root, narrowed to the hub's roles (and organization), only."""
+    from tests.static.policies import _branches
+
+    role = member["Resources"]["TargetRole"]["Properties"]
+    found = []
+    for statement in role["AssumeRolePolicyDocument"]["Statement"]:
+        if statement.get("Effect") != "Allow":
+            continue
+        if statement.get("Principal") != ASSUME_ROLE_PRINCIPAL:
+            found.append(f"{statement.get('Sid')}: trusts {statement.get('Principal')!r}, not the hub account's root")
+        if statement.get("Action") != "sts:AssumeRole":
+            found.append(f"{statement.get('Sid')}: allows {statement.get('Action')!r}, not sts:AssumeRole only")
+        condition = statement.get("Condition")
+        branches = _branches(condition) if condition else [{}]
+        if not branches or any(b.get("ArnEquals") != PRINCIPAL_ARN["ArnEquals"] for b in branches):
+            found.append(f"{statement.get('Sid')}: not limited to the hub's roles (aws:PrincipalArn = HubRoleArns)")
+        organization = condition == {
+            "Fn::If": [
+                "HasOrganization",
+                {**PRINCIPAL_ARN, "StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}},
+                PRINCIPAL_ARN,
+            ]
+        }
+        if not organization:
+            found.append(f"{statement.get('Sid')}: OrganizationId set does not require aws:PrincipalOrgID")
+    return found
+
+
+def test_the_member_role_is_granted_what_the_hubs_roles_are_on_targets(
+    member: dict[str, Any], translated: dict[str, Any]
+) -> None:
+    assert member_role_violations(member, translated) == []
+    assert len(_grants(member, ["TargetRole"], _member_resolver(member), MEMBER)) > 60  # the check sees them
+
+
+def test_the_member_role_trusts_only_the_hubs_roles(member: dict[str, Any]) -> None:
+    assert member_trust_violations(member) == []
+
+
+def test_the_member_template_passes_the_rules_of_template_yaml(member: dict[str, Any]) -> None:
+    from tests.static.test_security import opt_in_violations
+
+    assert star_violations(member) == []
+    assert managed_policy_violations(member) == []
+    assert opt_in_violations(member) == []
+
+
+@pytest.mark.parametrize(
+    ("caller", "organization", "allowed"),
+    [
+        (HUB_ROLES[1], ORG, True),  # the hub's Restore role
+        (f"arn:aws:iam::{HUB}:role/someone-else", ORG, False),  # another role of the hub account
+        (f"arn:aws:iam::{HUB}:root", ORG, False),  # the hub account itself
+        (f"arn:aws:iam::{MEMBER}:role/rollbackctl-RestoreFunctionRole", ORG, False),  # same name, other account
+        (HUB_ROLES[1], "o-zzzzzzzzzz", False),  # the hub's role, outside the organization
+    ],
+)
+def test_the_member_trust_evaluates_as_iam_does(
+    member: dict[str, Any], caller: str, organization: str, allowed: bool
+) -> None:
+    """The trust policy, resolved for a member of organization ORG, evaluated by the emulator's IAM evaluator."""
+    from rollbackctl.emulator.identity import Principal
+    from rollbackctl.emulator.policy import allows, document
+
+    resolver = _member_resolver(member, OrganizationId=ORG)
+    trust = resolver.resolve(member["Resources"]["TargetRole"]["Properties"]["AssumeRolePolicyDocument"])
+    account = caller.split(":")[4]
+    principal = Principal("AssumedRole" if ":role/" in caller else "Root", account, caller, session="inc-1")
+    context = {"aws:PrincipalArn": caller, "aws:PrincipalAccount": account, "aws:PrincipalOrgID": organization}
+    assert allows(document(trust), principal, "sts:AssumeRole", None, context) is allowed
+
+
+@pytest.mark.parametrize(
+    ("plant", "expected"),
+    [
+        (lambda st: st.update(Principal={"AWS": "*"}), "trusts {'AWS': '*'}, not the hub account's root"),
+        (lambda st: st.update(Principal="*"), "trusts '*', not the hub account's root"),
+        (lambda st: st.pop("Condition"), "not limited to the hub's roles"),
+        (lambda st: st.update(Action=["sts:AssumeRole", "sts:TagSession"]), "not sts:AssumeRole only"),
+        (lambda st: st.update(Condition=PRINCIPAL_ARN), "does not require aws:PrincipalOrgID"),
+    ],
+)
+def test_a_planted_loose_member_trust_is_caught(member: dict[str, Any], plant: Any, expected: str) -> None:
+    planted = copy.deepcopy(member)
+    plant(planted["Resources"]["TargetRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0])
+    assert any(expected in problem for problem in member_trust_violations(planted)), member_trust_violations(planted)
+
+
+def _plant_in_member(member: dict[str, Any], statement: dict[str, Any]) -> dict[str, Any]:
+    planted = copy.deepcopy(member)
+    planted["Resources"]["TargetRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].append(statement)
+    return planted
+
+
+def test_a_planted_undeclared_member_action_is_caught(member: dict[str, Any], translated: dict[str, Any]) -> None:
+    resource = {"Fn::Sub": "arn:${AWS::Partition}:lambda:*:${AWS::AccountId}:function:*"}
+    planted = _plant_in_member(member, {"Effect": "Allow", "Action": "lambda:DeleteFunction", "Resource": resource})
+    assert member_role_violations(planted, translated) == [
+        f"TargetOptIn={o}: the member role has ('lambda:DeleteFunction', 'arn:aws:lambda:*:ACCOUNT:function:*', "
+        "'null'), which no hub role"
+        for o in ("any", "tag")
+    ]
+
+
+def test_a_planted_unconditioned_member_change_is_caught(member: dict[str, Any], translated: dict[str, Any]) -> None:
+    from tests.static.test_security import opt_in_violations
+
+    resource = {"Fn::Sub": "arn:${AWS::Partition}:ecs:*:${AWS::AccountId}:service/*"}
+    planted = _plant_in_member(
+        member, {"Sid": "P", "Effect": "Allow", "Action": "ecs:UpdateService", "Resource": resource}
+    )
+    assert opt_in_violations(planted) == ["TargetRole/P: ecs:UpdateService without the rollback:managed condition"]
+    assert any(
+        "ecs:UpdateService" in v and "which no hub role" in v for v in member_role_violations(planted, translated)
+    )
+
+
+def test_a_member_role_missing_a_hub_grant_is_caught(member: dict[str, Any], translated: dict[str, Any]) -> None:
+    planted = copy.deepcopy(member)
+    statements = planted["Resources"]["TargetRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+    planted["Resources"]["TargetRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"] = [
+        s for s in statements if s.get("Sid") != "BlockPipelines"
+    ]
+    violations = member_role_violations(planted, translated)
+    assert any("lacks ('codepipeline:DisableStageTransition'" in v for v in violations)
+    assert (
+        "the member role lacks codepipeline:DisableStageTransition, which a kind calls" not in violations
+    )  # Contain's, not a kind's: the comparison with the hub's roles is what catches it

@@ -79,8 +79,17 @@ def test_roles_that_use_encrypted_resources_can_use_the_key(translated: dict[str
 
 
 def test_rules_match_this_account_and_only_calls_that_succeeded(translated: dict[str, Any]) -> None:
-    patterns = [rule["EventPattern"] for rule in _of_type(translated, "AWS::Events::Rule").values()]
-    assert patterns and all(p["account"] == [{"Ref": "AWS::AccountId"}] for p in patterns)
-    assert all(p["source"] and all(s.startswith("aws.") for s in p["source"]) for p in patterns)
-    cloudtrail = [p for p in patterns if p["detail-type"] == ["AWS API Call via CloudTrail"]]
-    assert cloudtrail and all(p["detail"]["errorCode"] == [{"exists": False}] for p in cloudtrail)
+    """The default bus's rule forwards this account's events only; the rules on the rollbackctl bus take the events
+    of every account its policy admits (the hub's own and its members': Triage decides who is a member). Every rule
+    matches AWS's own events only (sources aws.*, which no one can put with PutEvents), and CloudTrail calls that
+    succeeded."""
+    rules = _of_type(translated, "AWS::Events::Rule").values()
+    on_bus = [r["EventPattern"] for r in rules if r.get("EventBusName") == {"Ref": "HubEventBus"}]
+    on_default = [r["EventPattern"] for r in rules if "EventBusName" not in r]
+    assert len(on_bus) == 11 and len(on_default) == 1 and len(on_bus) + len(on_default) == len(rules)
+    assert all(p["account"] == [{"Ref": "AWS::AccountId"}] for p in on_default)
+    assert all("account" not in p for p in on_bus)
+    branches = on_bus + [branch for p in on_default for branch in p["$or"]]
+    assert all(p["source"] and all(s.startswith("aws.") for s in p["source"]) for p in branches)
+    cloudtrail = [p for p in branches if p["detail-type"] == ["AWS API Call via CloudTrail"]]
+    assert len(cloudtrail) == 2 and all(p["detail"]["errorCode"] == [{"exists": False}] for p in cloudtrail)

@@ -27,6 +27,7 @@ from tests.static.policies import (
     managed_policy_violations,
     star_violations,
     statement_actions,
+    statement_resources,
 )
 from tools.translate import load_template, translate, translate_file
 
@@ -44,6 +45,7 @@ CREATE_ACTION = {
     "AWS::IAM::Role": "iam:CreateRole",
     "AWS::StepFunctions::StateMachine": "states:CreateStateMachine",
     "AWS::Events::Rule": "events:PutRule",
+    "AWS::Events::EventBus": "events:CreateEventBus",
     "AWS::DynamoDB::Table": "dynamodb:CreateTable",
     "AWS::SQS::Queue": "sqs:CreateQueue",
     "AWS::SQS::QueuePolicy": "sqs:SetQueueAttributes",
@@ -167,7 +169,7 @@ def test_the_buildspec_runs_make_test_and_reports_pytest(buildspec: dict[str, An
 
 
 def test_makefile_passes_pytest_args() -> None:
-    assert re.search(r"pytest -q -n auto \$\(PYTEST_ARGS\)", (ROOT / "Makefile").read_text())
+    assert re.search(r"pytest -q (-n \S+ )?\$\(PYTEST_ARGS\)", (ROOT / "Makefile").read_text())
 
 
 def test_the_deploy_role_can_create_every_resource_of_the_controller() -> None:
@@ -392,8 +394,11 @@ def boundary_escalation_violations(roles: dict[str, Any]) -> list[str]:
     for resource in ("arn:aws:iam::123456789012:role/rollbackctl-cfn-exec", "arn:aws:iam::444455556666:role/admin"):
         if not _denied(statements, "sts:AssumeRole", resource):
             problems.append(f"the boundary does not deny sts:AssumeRole on {resource}")
+    members = "arn:aws:iam::*:role/rollbackctl-target"  # DESIGN.md: the hub assumes the members' role, only
     for st in statements:
         for action in map(str, statement_actions(st)):
+            if action == "sts:AssumeRole" and st.get("Effect") == "Allow" and statement_resources(st) == [members]:
+                continue
             if st.get("Effect") == "Allow" and action.split(":")[0].lower() in (
                 "iam",
                 "organizations",
@@ -408,13 +413,19 @@ def _boundary_grants(translated: dict[str, Any]) -> tuple[list[Any], Resolver]:
     """What the controller's roles are granted, with Slack off, named, and given as an ARN."""
     granted: list[Any] = []
     resolver = Resolver(translated)
-    for slack in (
-        "",
-        "rollbackctl/slack-webhook",
-        "arn:aws:secretsmanager:us-east-1:123456789012:secret:rollbackctl/slack-AbCdEf",
+    for slack, members, organization in (
+        ("", "", ""),
+        ("rollbackctl/slack-webhook", "222222222222,333333333333", ""),
+        ("arn:aws:secretsmanager:us-east-1:123456789012:secret:rollbackctl/slack-AbCdEf", "", "o-abcdefghij"),
     ):
         resolver = Resolver(
-            translated, {"SlackWebhookSecretId": slack, "PermissionsBoundaryArn": "arn:aws:iam::123456789012:policy/b"}
+            translated,
+            {
+                "SlackWebhookSecretId": slack,
+                "PermissionsBoundaryArn": "arn:aws:iam::123456789012:policy/b",
+                "MemberAccounts": members,
+                "OrganizationId": organization,
+            },
         )
         granted.extend(grants(translated, resolver))
     return granted, resolver

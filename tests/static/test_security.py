@@ -54,7 +54,14 @@ NO_TAG_CONDITION = {
     "autoscaling:ResumeProcesses": ON_BEHALF_OF_BEANSTALK,
     "s3:PutObject": ON_BEHALF_OF_BEANSTALK,
 }
-RULE_ARNS = {"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${AWS::StackName}-*"}
+# The stack's own rules, on the default bus (named STACK-...) and on its rollbackctl bus (rule/BUS/STACK-...).
+DEFAULT_BUS_RULES = {
+    "Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${AWS::StackName}-*"
+}
+HUB_BUS_RULES = {
+    "Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${HubEventBus}/${AWS::StackName}-*"
+}
+RULE_ARNS = [DEFAULT_BUS_RULES, HUB_BUS_RULES]
 
 
 @pytest.fixture(scope="module")
@@ -108,10 +115,10 @@ def event_source_violations(template: dict[str, Any]) -> list[str]:
                 role = (target.get("RoleArn") or {}).get("Fn::GetAtt", [None])[0]
                 if role is None:
                     continue
+                # the role is for the rules of this rule's bus only
+                own = HUB_BUS_RULES if props.get("EventBusName") == {"Ref": "HubEventBus"} else DEFAULT_BUS_RULES
                 trust = resources[role]["Properties"]["AssumeRolePolicyDocument"]["Statement"]
-                if not all(
-                    (s.get("Condition") or {}).get("ArnLike", {}).get("aws:SourceArn") == RULE_ARNS for s in trust
-                ):
+                if not all((s.get("Condition") or {}).get("ArnLike", {}).get("aws:SourceArn") == own for s in trust):
                     found.append(f"{logical}: role {role} can be assumed by any rule")
         if body["Type"] == "AWS::SQS::QueuePolicy":
             for statement in props["PolicyDocument"]["Statement"]:

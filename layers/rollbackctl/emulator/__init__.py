@@ -6,7 +6,7 @@ imports it.
 
 from ..aws import wait_for_execution
 from .core import ACCOUNT, REGION, Emulator, free_port
-from .deployer import DeployError, Deployment, deploy, parse_overrides
+from .deployer import DeployError, Deployment, deploy, deploy_member, parse_overrides
 
 __all__ = [
     "ACCOUNT",
@@ -15,6 +15,7 @@ __all__ = [
     "Deployment",
     "Emulator",
     "deploy",
+    "deploy_member",
     "free_port",
     "parse_overrides",
     "wait_for_execution",

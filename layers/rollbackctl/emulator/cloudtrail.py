@@ -2,8 +2,10 @@
 
 For the API calls that deploy something rollbackctl guards (Lambda CreateAlias / UpdateAlias, ECS UpdateService,
 CodeDeploy CreateDeployment, Elastic Beanstalk CreateEnvironment / UpdateEnvironment), the emulator puts an "AWS API
-Call via CloudTrail" event on the default bus after the call succeeds, with the caller in ``userIdentity``: a Lambda
-handler of the controller appears as its assumed role session (named after the function), anyone else as a user.
+Call via CloudTrail" event on the default bus of the account and region the call was made in, after it succeeds,
+with the caller in ``userIdentity``: a Lambda handler of the controller appears as its execution role's session
+(named after the function), the hub acting in a member account as that account's ``rollbackctl-target`` session
+(named after the incident), anyone else as a user.
 """
 
 from __future__ import annotations
@@ -12,43 +14,51 @@ import json
 import uuid
 from typing import Any
 
-from moto.awslambda.models import LambdaBackend, lambda_backends
+from moto.awslambda.models import LambdaBackend
 from moto.codedeploy.models import CodeDeployBackend
 from moto.core.utils import utcnow
 from moto.ecs.models import EC2ContainerServiceBackend
 from moto.elasticbeanstalk.models import EBBackend
 from moto.events.models import events_backends
 
-from .faults import FAULTS
+from . import identity
 
 _originals: dict[str, Any] = {}
 
 
-def _identity(account: str, region: str) -> dict[str, Any]:
-    """CloudTrail's userIdentity: a Lambda handler calls with its execution role's session (named after the
-    function), as the Lambda runtime does; anyone else (the test's or the demo's own calls) is a user.
+def _identity(account: str) -> dict[str, Any]:
+    """CloudTrail's userIdentity of the caller (``identity.py``): a role session (a controller Lambda handler is its
+    execution role's session, named after the function; the hub acting in a member account is that account's
+    ``rollbackctl-target`` session, named after the incident) or an IAM user; a call made with the emulator's own
+    key (the tests', the demo's, the estate's) appears as the user ``deployer``.
 
     Shape: CloudTrail User Guide, "CloudTrail userIdentity element" (AssumedRole with sessionContext.sessionIssuer).
     """
-    function = getattr(FAULTS.local, "function", None)
-    if function:
-        role = lambda_backends[account][region].get_function(function).role
-        role_name = role.rsplit("/", 1)[-1]
+    caller = identity.current(account)
+    if caller.kind == "AssumedRole":
         return {
             "type": "AssumedRole",
-            "principalId": f"AROAEMULATOR:{function}",
-            "arn": f"arn:aws:sts::{account}:assumed-role/{role_name}/{function}",
-            "accountId": account,
+            "principalId": f"{caller.unique_id}:{caller.session}",
+            "arn": caller.caller_arn,
+            "accountId": caller.account,
             "sessionContext": {
                 "sessionIssuer": {
                     "type": "Role",
-                    "principalId": "AROAEMULATOR",
-                    "arn": role,
-                    "accountId": account,
-                    "userName": role_name,
+                    "principalId": caller.unique_id,
+                    "arn": caller.arn,
+                    "accountId": caller.account,
+                    "userName": caller.role_name,
                 },
                 "attributes": {"mfaAuthenticated": "false"},
             },
+        }
+    if caller.kind == "IAMUser":
+        return {
+            "type": "IAMUser",
+            "principalId": caller.unique_id,
+            "arn": caller.arn,
+            "accountId": caller.account,
+            "userName": caller.arn.rsplit("/", 1)[-1],
         }
     return {"type": "IAMUser", "arn": f"arn:aws:iam::{account}:user/deployer", "accountId": account}
 
@@ -58,7 +68,7 @@ def emit(
 ) -> None:
     detail = {
         "eventVersion": "1.08",
-        "userIdentity": _identity(account, region),
+        "userIdentity": _identity(account),
         "eventTime": utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
         "eventSource": f"{source}.amazonaws.com",
         "eventName": event_name,

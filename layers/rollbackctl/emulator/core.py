@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import threading
 from typing import Any
 
 import boto3
@@ -46,7 +48,9 @@ class Emulator:
         self._server: Any = None
         self._saved_env: dict[str, str | None] = {}
         self._session: boto3.session.Session | None = None
-        self._clients: dict[str, Any] = {}
+        self._clients: dict[tuple[str, str, str], Any] = {}
+        self._credentials: dict[str, dict[str, str]] = {}
+        self._clients_lock = threading.Lock()
 
     def _set_env(self, **values: str) -> None:
         for key, value in values.items():
@@ -105,17 +109,81 @@ class Emulator:
             self._session = boto3.session.Session(botocore_session=_shared_botocore(), region_name=self.region)
         return self._session
 
-    def client(self, service: str) -> Any:
-        """One client per service (clients are thread-safe; building one costs ~100 ms)."""
-        if service not in self._clients:
-            self._clients[service] = self.session().client(
-                service,
+    def client(self, service: str, account: str | None = None, region: str | None = None) -> Any:
+        """A client acting in ``account`` and ``region`` (default: the emulator's own, ``ACCOUNT`` and its region).
+
+        One per (service, account, region): clients are thread-safe and building one costs ~100 ms. Another
+        account is reached as AWS Organizations lets its management account reach the accounts it creates: through
+        sts:AssumeRole of the account's ``OrganizationAccountAccessRole`` (made here the first time, trusting this
+        emulator's own account); moto then acts in the role's account for those credentials.
+        """
+        account = account or ACCOUNT
+        region = region or self.region
+        key = (service, account, region)
+        with self._clients_lock:
+            if key not in self._clients:
+                self._clients[key] = self.session().client(
+                    service,
+                    region_name=region,
+                    endpoint_url=self.endpoint_url,
+                    config=BOTO_CONFIG,
+                    **self._credentials_for(account),
+                )
+            return self._clients[key]
+
+    def _credentials_for(self, account: str) -> dict[str, str]:
+        if account == ACCOUNT:
+            return {
+                "aws_access_key_id": FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                "aws_secret_access_key": FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            }
+        if account not in self._credentials:
+            role_arn = _organization_access_role(account)
+            sts = self.session().client(
+                "sts",
                 endpoint_url=self.endpoint_url,
                 config=BOTO_CONFIG,
-                aws_access_key_id="testing",
-                aws_secret_access_key="testing",  # noqa: S106  # nosec B106 - the emulator's fake credentials
+                **self._credentials_for(ACCOUNT),
             )
-        return self._clients[service]
+            session = sts.assume_role(RoleArn=role_arn, RoleSessionName="emulator")["Credentials"]
+            self._credentials[account] = {
+                "aws_access_key_id": session["AccessKeyId"],
+                "aws_secret_access_key": session["SecretAccessKey"],
+                "aws_session_token": session["SessionToken"],
+            }
+        return self._credentials[account]
+
+
+# AWS Organizations User Guide, "Accessing member accounts in your organization": an account the organization
+# creates gets this role, which trusts the management account (here: the emulator's own account).
+ORGANIZATION_ACCESS_ROLE = "OrganizationAccountAccessRole"
+
+
+def _organization_access_role(account: str) -> str:
+    """The account's OrganizationAccountAccessRole, created as AWS Organizations creates it (the emulator runs
+    moto in this process, so its IAM is at hand before anyone can act in the new account)."""
+    from moto.iam.models import iam_backends
+
+    iam = iam_backends[account]["aws"]
+    try:
+        return str(iam.get_role(ORGANIZATION_ACCESS_ROLE).arn)
+    except Exception:  # moto's NotFoundException: the account has never been reached
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+        role = iam.create_role(
+            role_name=ORGANIZATION_ACCESS_ROLE,
+            assume_role_policy_document=json.dumps(trust),
+            path="/",
+            permissions_boundary=None,
+            description="Created by the emulator as AWS Organizations creates it in a new account",
+            tags=[],
+            max_session_duration="3600",
+        )
+        return str(role.arn)
 
 
 _LOADER: list[Any] = []

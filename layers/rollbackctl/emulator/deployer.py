@@ -1,12 +1,17 @@
-"""Deploy template.yaml into the emulator, the way ``sam deploy`` would, through the AWS APIs.
+"""Deploy template.yaml into the emulator, the way ``sam deploy`` would, through the AWS APIs; and
+member/template.yaml into a member account and region, the way the member StackSet would (``deploy_member``).
 
 Reads the template with cfn-lint's decoder (it understands the intrinsic functions), resolves
 Parameters (defaults, then ``--parameter-overrides``), creates the resources in dependency order and
 records the stack's Outputs as a CloudFormation stack, so ``rollbackctl run`` and ``history`` find the
 controller by stack name exactly as they do in AWS.
 
-IAM is not enforced by the emulator: SAM ``Policies`` are read, not applied, and KMS key policies are stored,
-not enforced. Every other resource type the template uses is created for real (reserved concurrency, event
+A stack goes into the account and region asked for (the emulator's own by default), through clients acting
+there (``Emulator.client``); AWS::AccountId and AWS::Region follow.
+
+IAM identity policies are not enforced by the emulator: SAM ``Policies`` are read, not applied, and KMS key
+policies are stored, not enforced; roles' trust policies and event buses' policies are (``sts.py``,
+``buses.py``). Every other resource type the template uses is created for real (reserved concurrency, event
 invoke configs, alarms and the dashboard included, though nothing in the emulator throttles or evaluates
 them); an unknown type is an error, never silently skipped.
 """
@@ -26,7 +31,7 @@ from typing import Any
 
 from .core import ACCOUNT, Emulator
 
-PSEUDO = {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::AccountId": ACCOUNT}
+PSEUDO = {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
 SUB_VAR = re.compile(r"\$\{([^}!][^}]*)\}")
 LAMBDA_TRUST = json.dumps(
     {
@@ -50,6 +55,8 @@ class Deployment:
     outputs: dict[str, str]
     physical: dict[str, str] = field(default_factory=dict)
     functions: dict[str, str] = field(default_factory=dict)  # logical id -> function name
+    account: str = ACCOUNT  # where the stack was deployed
+    region: str = "us-east-1"
 
 
 def parse_overrides(items: Iterable[str]) -> dict[str, str]:
@@ -84,10 +91,18 @@ def _suffix() -> str:
 
 
 class Stack:
-    def __init__(self, template: dict[str, Any], stack_name: str, region: str, parameters: dict[str, str]):
+    def __init__(
+        self,
+        template: dict[str, Any],
+        stack_name: str,
+        region: str,
+        parameters: dict[str, str],
+        account: str = ACCOUNT,
+    ):
         self.template = template
         self.stack_name = stack_name
         self.region = region
+        self.account = account
         self.parameters = parameters
         self.refs: dict[str, str] = {}
         self.attrs: dict[str, dict[str, str]] = {}
@@ -105,6 +120,8 @@ class Stack:
             return self.region
         if name == "AWS::StackName":
             return self.stack_name
+        if name == "AWS::AccountId":
+            return self.account
         if name in PSEUDO:
             return PSEUDO[name]
         if name in self.refs:
@@ -262,6 +279,7 @@ class _Deployer:
     def __init__(self, emulator: Emulator, stack: Stack, base: Path) -> None:
         self.emulator = emulator
         self.stack = stack
+        self.client: Callable[[str], Any] = lambda service: emulator.client(service, stack.account, stack.region)
         self.base = base
         self.functions: dict[str, str] = {}
         self.policies: dict[str, dict[str, Any]] = {}  # resource-based policies moto cannot hold
@@ -281,6 +299,8 @@ class _Deployer:
             "AWS::CloudWatch::Dashboard": self.dashboard,
             "AWS::IAM::Role": self.iam_role,
             "AWS::Events::Rule": self.events_rule,
+            "AWS::Events::EventBus": self.event_bus,
+            "AWS::CloudFormation::WaitConditionHandle": self.wait_condition_handle,
             "AWS::SNS::TopicPolicy": self.topic_policy,
             "AWS::Lambda::ResourcePolicy": self.function_policy,
         }
@@ -290,7 +310,7 @@ class _Deployer:
 
     def role(self, logical: str, trust: str) -> str:
         """The role SAM generates for a function or state machine (``LogicalIdRole``, which !GetAtt can name)."""
-        iam = self.emulator.client("iam")
+        iam = self.client("iam")
         role_name = f"{self.stack.stack_name}-{logical}Role"[:64]
         arn = str(iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=trust)["Role"]["Arn"])
         self.stack.refs[f"{logical}Role"] = role_name
@@ -309,7 +329,7 @@ class _Deployer:
 
     # --- resource types -----------------------------------------------------------------------------
     def layer(self, logical: str, p: dict[str, Any]) -> None:
-        response = self.emulator.client("lambda").publish_layer_version(
+        response = self.client("lambda").publish_layer_version(
             LayerName=p.get("LayerName") or self.name(logical),
             Description=p.get("Description", ""),
             Content={"ZipFile": _zip_dir(self.base / p["ContentUri"])},
@@ -321,7 +341,7 @@ class _Deployer:
         name = p.get("FunctionName") or self.name(logical)
         code_dir = (self.base / p["CodeUri"]).resolve()
         variables = {k: str(v) for k, v in ((p.get("Environment") or {}).get("Variables") or {}).items()}
-        response = self.emulator.client("lambda").create_function(
+        response = self.client("lambda").create_function(
             FunctionName=name,
             Runtime=p["Runtime"],
             Role=self.role(logical, LAMBDA_TRUST),
@@ -334,7 +354,7 @@ class _Deployer:
             Layers=p.get("Layers", []),
             TracingConfig={"Mode": p.get("Tracing", "PassThrough")},
         )
-        lam = self.emulator.client("lambda")
+        lam = self.client("lambda")
         if "ReservedConcurrentExecutions" in p:
             lam.put_function_concurrency(
                 FunctionName=name, ReservedConcurrentExecutions=int(p["ReservedConcurrentExecutions"])
@@ -356,7 +376,7 @@ class _Deployer:
         if leftover:
             raise DeployError(f"{p['DefinitionUri']}: placeholders without a DefinitionSubstitution: {leftover}")
         json.loads(definition)
-        sfn = self.emulator.client("stepfunctions")
+        sfn = self.client("stepfunctions")
         arn = sfn.create_state_machine(
             name=p.get("Name") or self.name(logical, 80),
             definition=definition,
@@ -369,7 +389,7 @@ class _Deployer:
 
     def rules(self, logical: str, events_spec: dict[str, Any], target_arn: str, role: str | None) -> None:
         """SAM EventBridgeRule events: a rule per event, targeting the function or state machine."""
-        events = self.emulator.client("events")
+        events = self.client("events")
         for event_name, event in events_spec.items():
             if event.get("Type") != "EventBridgeRule":
                 raise DeployError(f"{logical}.Events.{event_name}: type {event.get('Type')} is not emulated")
@@ -389,7 +409,7 @@ class _Deployer:
 
     def iam_role(self, logical: str, p: dict[str, Any]) -> None:
         """AWS::IAM::Role: created with its trust and inline policies, which are stored, not enforced."""
-        iam = self.emulator.client("iam")
+        iam = self.client("iam")
         name = p.get("RoleName") or self.name(logical, 64)
         kwargs: dict[str, Any] = {
             "RoleName": name,
@@ -407,7 +427,7 @@ class _Deployer:
 
     def events_rule(self, logical: str, p: dict[str, Any]) -> None:
         """AWS::Events::Rule with its targets (a role, retry policy and dead-letter queue each)."""
-        events = self.emulator.client("events")
+        events = self.client("events")
         name = p.get("Name") or self.name(logical, 64)
         bus = p.get("EventBusName", "default")
         kwargs: dict[str, Any] = {"Name": name, "State": p.get("State", "ENABLED"), "EventBusName": bus}
@@ -429,6 +449,30 @@ class _Deployer:
         self.stack.refs[logical] = name
         self.stack.attrs[logical] = {"Arn": arn}
 
+    def wait_condition_handle(self, logical: str, p: dict[str, Any]) -> None:
+        """AWS::CloudFormation::WaitConditionHandle: nothing is created; Ref is the presigned URL CloudFormation
+        would hand out for signals (nothing here signals)."""
+        self.stack.refs[logical] = (
+            f"https://cloudformation-waitcondition-{self.stack.region}.s3.amazonaws.com/{logical}"
+        )
+
+    def event_bus(self, logical: str, p: dict[str, Any]) -> None:
+        """AWS::Events::EventBus, with its resource-based policy (``Policy``) set through PutPermission's Policy, as
+        CloudFormation does; the emulator enforces it when another account's rule sends to the bus (buses.py)."""
+        events = self.client("events")
+        name = p["Name"]
+        kwargs: dict[str, Any] = {"Name": name}
+        if p.get("Description"):
+            kwargs["Description"] = p["Description"]
+        if p.get("Tags"):
+            kwargs["Tags"] = [{"Key": t["Key"], "Value": str(t["Value"])} for t in p["Tags"]]
+        arn = events.create_event_bus(**kwargs)["EventBusArn"]
+        policy = p.get("Policy")
+        if policy:
+            events.put_permission(EventBusName=name, Policy=policy if isinstance(policy, str) else json.dumps(policy))
+        self.stack.refs[logical] = name
+        self.stack.attrs[logical] = {"Arn": arn, "Name": name, "Policy": json.dumps(policy) if policy else ""}
+
     def function_policy(self, logical: str, p: dict[str, Any]) -> None:
         """AWS::Lambda::ResourcePolicy (PutResourcePolicy): moto has no resource-based policies for functions, and
         the emulator enforces no IAM; the policy is kept with the deployment, read, not enforced."""
@@ -436,7 +480,7 @@ class _Deployer:
         self.stack.refs[logical] = str(p["ResourceArn"])
 
     def topic_policy(self, logical: str, p: dict[str, Any]) -> None:
-        sns = self.emulator.client("sns")
+        sns = self.client("sns")
         for topic in p["Topics"]:
             sns.set_topic_attributes(
                 TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps(p["PolicyDocument"])
@@ -444,7 +488,7 @@ class _Deployer:
         self.stack.refs[logical] = logical
 
     def queue(self, logical: str, p: dict[str, Any]) -> None:
-        sqs = self.emulator.client("sqs")
+        sqs = self.client("sqs")
         attributes = {
             k: str(v).lower() if isinstance(v, bool) else str(v)
             for k, v in p.items()
@@ -458,7 +502,7 @@ class _Deployer:
         self.stack.attrs[logical] = {"Arn": arn, "QueueName": arn.rsplit(":", 1)[-1], "QueueUrl": url}
 
     def queue_policy(self, logical: str, p: dict[str, Any]) -> None:
-        sqs = self.emulator.client("sqs")
+        sqs = self.client("sqs")
         for url in p["Queues"]:
             sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(p["PolicyDocument"])})
         self.stack.refs[logical] = logical
@@ -482,7 +526,7 @@ class _Deployer:
             kwargs["ProvisionedThroughput"] = p["ProvisionedThroughput"]
         if "GlobalSecondaryIndexes" in p:
             kwargs["GlobalSecondaryIndexes"] = p["GlobalSecondaryIndexes"]
-        ddb = self.emulator.client("dynamodb")
+        ddb = self.client("dynamodb")
         arn = ddb.create_table(**kwargs)["TableDescription"]["TableArn"]
         if "TimeToLiveSpecification" in p:
             ttl = p["TimeToLiveSpecification"]
@@ -503,7 +547,7 @@ class _Deployer:
 
     def parameter(self, logical: str, p: dict[str, Any]) -> None:
         name = p.get("Name") or f"CFN-{self.name(logical)}"
-        self.emulator.client("ssm").put_parameter(
+        self.client("ssm").put_parameter(
             Name=name, Type=p.get("Type", "String"), Value=str(p["Value"]), Description=p.get("Description", "")
         )
         self.stack.refs[logical] = name
@@ -512,12 +556,12 @@ class _Deployer:
     def topic(self, logical: str, p: dict[str, Any]) -> None:
         attributes = {k: str(p[k]) for k in ("DisplayName", "KmsMasterKeyId") if k in p}
         name = p.get("TopicName") or self.name(logical, 256)
-        arn = self.emulator.client("sns").create_topic(Name=name, Attributes=attributes)["TopicArn"]
+        arn = self.client("sns").create_topic(Name=name, Attributes=attributes)["TopicArn"]
         self.stack.refs[logical] = arn
         self.stack.attrs[logical] = {"TopicArn": arn, "TopicName": name}
 
     def key(self, logical: str, p: dict[str, Any]) -> None:
-        kms = self.emulator.client("kms")
+        kms = self.client("kms")
         kwargs: dict[str, Any] = {
             "Description": str(p.get("Description", "")),
             "KeyUsage": p.get("KeyUsage", "ENCRYPT_DECRYPT"),
@@ -535,17 +579,17 @@ class _Deployer:
         self.stack.attrs[logical] = {"Arn": metadata["Arn"], "KeyId": metadata["KeyId"]}
 
     def alias(self, logical: str, p: dict[str, Any]) -> None:
-        self.emulator.client("kms").create_alias(AliasName=p["AliasName"], TargetKeyId=str(p["TargetKeyId"]))
+        self.client("kms").create_alias(AliasName=p["AliasName"], TargetKeyId=str(p["TargetKeyId"]))
         self.stack.refs[logical] = p["AliasName"]
 
     def log_group(self, logical: str, p: dict[str, Any]) -> None:
         name = p.get("LogGroupName") or f"{self.stack.stack_name}-{logical}-{_suffix()}"
-        logs = self.emulator.client("logs")
+        logs = self.client("logs")
         logs.create_log_group(logGroupName=name)
         if "RetentionInDays" in p:
             logs.put_retention_policy(logGroupName=name, retentionInDays=int(p["RetentionInDays"]))
         self.stack.refs[logical] = name
-        self.stack.attrs[logical] = {"Arn": f"arn:aws:logs:{self.stack.region}:{ACCOUNT}:log-group:{name}:*"}
+        self.stack.attrs[logical] = {"Arn": f"arn:aws:logs:{self.stack.region}:{self.stack.account}:log-group:{name}:*"}
 
     def alarm(self, logical: str, p: dict[str, Any]) -> None:
         """AWS::CloudWatch::Alarm: its properties are PutMetricAlarm's parameters (metric or metric math)."""
@@ -560,7 +604,7 @@ class _Deployer:
             kwargs["ActionsEnabled"] = _true(kwargs["ActionsEnabled"])
         if "Metrics" in kwargs:
             kwargs["Metrics"] = [_metric_query(query) for query in kwargs["Metrics"]]
-        cloudwatch = self.emulator.client("cloudwatch")
+        cloudwatch = self.client("cloudwatch")
         cloudwatch.put_metric_alarm(**kwargs)
         (described,) = cloudwatch.describe_alarms(AlarmNames=[kwargs["AlarmName"]])["MetricAlarms"]
         self.stack.refs[logical] = kwargs["AlarmName"]
@@ -573,7 +617,7 @@ class _Deployer:
             json.loads(body)
         except (TypeError, ValueError) as exc:
             raise DeployError(f"{logical}: DashboardBody is not valid JSON after substitution ({exc})") from None
-        self.emulator.client("cloudwatch").put_dashboard(DashboardName=name, DashboardBody=body)
+        self.client("cloudwatch").put_dashboard(DashboardName=name, DashboardBody=body)
         self.stack.refs[logical] = name
 
 
@@ -653,6 +697,9 @@ def resolve_parameters(template: dict[str, Any], overrides: dict[str, str]) -> d
         allowed = spec.get("AllowedValues")
         if allowed and value not in [str(a) for a in allowed]:
             raise DeployError(f"Parameter {name}={value!r} is not one of {', '.join(map(str, allowed))}")
+        pattern = spec.get("AllowedPattern")
+        if pattern and spec.get("Type", "String") == "String" and not re.fullmatch(str(pattern), value):
+            raise DeployError(f"Parameter {name}={value!r} must match pattern {pattern}")
         if spec.get("Type") == "Number":
             try:
                 float(value)
@@ -667,11 +714,15 @@ def deploy(
     template_path: Path,
     stack_name: str = "rollbackctl",
     overrides: dict[str, str] | None = None,
+    account: str | None = None,
+    region: str | None = None,
 ) -> Deployment:
-    """Create every resource of the template in the emulator and return the Outputs."""
+    """Create every resource of the template in the emulator, in ``account`` and ``region`` (the emulator's own by
+    default; AWS::AccountId and AWS::Region follow), and return the Outputs."""
+    account, region = account or ACCOUNT, region or emulator.region
     template = load_template(template_path)
     parameters = resolve_parameters(template, overrides or {})
-    stack = Stack(template, stack_name, emulator.region, parameters)
+    stack = Stack(template, stack_name, region, parameters, account)
     deployer = _Deployer(emulator, stack, template_path.parent)
     resources = template.get("Resources", {})
     for logical in _order(template):
@@ -679,12 +730,43 @@ def deploy(
         if condition and not stack.conditions[condition]:
             continue
         deployer.create(logical, resources[logical])
-    outputs = {name: str(stack.resolve(spec["Value"])) for name, spec in (template.get("Outputs") or {}).items()}
-    _record_stack(emulator, stack_name, outputs, template.get("Description", ""))
-    return Deployment(stack_name, parameters, outputs, dict(stack.refs), deployer.functions)
+    outputs = {
+        name: str(stack.resolve(spec["Value"]))
+        for name, spec in (template.get("Outputs") or {}).items()
+        if not spec.get("Condition") or stack.conditions[spec["Condition"]]
+    }
+    _record_stack(deployer.client, stack_name, outputs, template.get("Description", ""))
+    return Deployment(stack_name, parameters, outputs, dict(stack.refs), deployer.functions, account, region)
 
 
-def _record_stack(emulator: Emulator, stack_name: str, outputs: dict[str, str], description: str) -> None:
+MEMBER_TEMPLATE = Path(__file__).resolve().parents[3] / "member" / "template.yaml"
+
+
+def deploy_member(
+    emulator: Emulator,
+    hub: Deployment,
+    account: str,
+    region: str | None = None,
+    overrides: dict[str, str] | None = None,
+    template_path: Path | None = None,
+) -> Deployment:
+    """Deploy member/template.yaml into ``account`` and ``region`` (the hub's region by default) as the member
+    StackSet would: its parameters from the hub's own (HubAccountId, HubRegion, HubEventBusName, HubRoleArns =
+    the hub's MemberTrustedRoleArns output, OrganizationId, TargetOptIn), ``overrides`` on top."""
+    parameters = {
+        "HubAccountId": hub.account,
+        "HubRegion": hub.region,
+        "HubEventBusName": hub.outputs["HubEventBusArn"].rsplit("/", 1)[-1],
+        "HubRoleArns": hub.outputs["MemberTrustedRoleArns"],
+        "OrganizationId": hub.parameters.get("OrganizationId", ""),
+        "TargetOptIn": hub.parameters.get("TargetOptIn", "any"),
+        **(overrides or {}),
+    }
+    path = template_path or MEMBER_TEMPLATE
+    return deploy(emulator, path, "rollbackctl-member", parameters, account, region or hub.region)
+
+
+def _record_stack(client: Callable[[str], Any], stack_name: str, outputs: dict[str, str], description: str) -> None:
     """A CloudFormation stack holding the Outputs, so clients find the controller as in AWS."""
     body = {
         "Description": str(description)[:1000],
@@ -695,4 +777,4 @@ def _record_stack(emulator: Emulator, stack_name: str, outputs: dict[str, str], 
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        emulator.client("cloudformation").create_stack(StackName=stack_name, TemplateBody=json.dumps(body))
+        client("cloudformation").create_stack(StackName=stack_name, TemplateBody=json.dumps(body))

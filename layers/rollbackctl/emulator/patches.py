@@ -3,7 +3,10 @@
 - Lambda invoke runs the handler in-process (``runtime.InProcessRuntime``) instead of in Docker.
 - CloudWatch ``SetAlarmState`` emits the "CloudWatch Alarm State Change" event to EventBridge.
 - EventBridge rules deliver to Step Functions state machine targets (StartExecution) and to Lambda
-  function targets (asynchronous invoke), with the target's dead-letter queue on failure.
+  function targets (asynchronous invoke), with the target's dead-letter queue on failure; to event bus targets,
+  in another account or Region too, the event unchanged, as the receiving bus's policy allows (``buses.py``).
+- STS AssumeRole only of a role that exists and whose trust policy allows the caller (``sts.py``; the caller is
+  who the request's credentials say, ``identity.py``).
 - CloudTrail management events for the deploying API calls (see ``cloudtrail.py``).
 - CloudWatch ``PutCompositeAlarm`` (moto's put_metric_alarm already reads AlarmRule; the action was
   not routed).
@@ -39,7 +42,20 @@ from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.stepfunctions.responses import get_backend as sfn_backend
 from moto.utilities.arns import parse_arn
 
-from . import beanstalk, cloudformation, cloudtrail, codebuild, codedeploy, codepipeline, dynamodb, ecs, faults
+from . import (
+    beanstalk,
+    buses,
+    cloudformation,
+    cloudtrail,
+    codebuild,
+    codedeploy,
+    codepipeline,
+    dynamodb,
+    ecs,
+    faults,
+    identity,
+    sts,
+)
 from .runtime import InProcessRuntime
 
 
@@ -270,10 +286,18 @@ def drain(timeout: float = 30.0) -> None:
         _deliveries.pop().join(timeout)
 
 
+def _ours(arn: str) -> bool:
+    return parse_arn(arn).service in ("states", "lambda") or buses.is_bus(arn)
+
+
+def _bus_dead_letter(rule: Any, target: dict[str, Any], event: dict[str, Any], code: str, message: str) -> None:
+    _dead_letter(rule, target, _as_delivered(event), code, message)
+
+
 def _send_to_targets(self: Any, original_event: dict[str, Any], transform_input: bool = True) -> None:
     if not self.event_pattern.matches_event(original_event):
         return
-    ours = [t for t in self.targets if parse_arn(t["Arn"]).service in ("states", "lambda")]
+    ours = [t for t in self.targets if _ours(t["Arn"])]
     if len(ours) < len(self.targets):
         with _rule_lock:
             saved = self.targets
@@ -283,8 +307,11 @@ def _send_to_targets(self: Any, original_event: dict[str, Any], transform_input:
             finally:
                 self.targets = saved
     for target in ours:
-        if parse_arn(target["Arn"]).service == "lambda":
+        service = parse_arn(target["Arn"]).service
+        if service == "lambda":
             _deliver_to_function(self, target, original_event)
+        elif service == "events":
+            buses.deliver(self, target, original_event, _bus_dead_letter)
         else:
             _deliver_to_state_machine(self, target, original_event)
 
@@ -316,6 +343,8 @@ def apply(runtime: InProcessRuntime, time_scale: float = 1.0) -> None:
     if _state["applied"]:
         return
     faults.install()
+    identity.install()
+    sts.install()
     dynamodb.install()
     codepipeline.install()
     codedeploy.install()

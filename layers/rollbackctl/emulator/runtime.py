@@ -3,10 +3,17 @@
 Each function is imported once (its cold start) with its own environment variables set, exactly as the
 Lambda runtime would; later invocations reuse the module (a warm container). Output a handler prints
 (Powertools logs and metrics) is captured per thread and returned as the invocation's logs.
+
+A function's credentials are its execution role's, as Lambda gives them: at cold start Lambda assumes the role
+(its trust policy must name lambda.amazonaws.com) and puts the session's keys in the environment
+(AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN; Lambda Developer Guide, "Defining Lambda function
+permissions with an execution role" and "Using Lambda environment variables"). So the emulator knows every call a
+handler makes as that role's session, named after the function, in process and on ``local-aws`` alike.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import io
 import json
@@ -21,6 +28,7 @@ from types import ModuleType
 from typing import Any, TextIO
 
 from ..config import EMULATOR_SLACK_LOOPBACK
+from . import identity, sts
 from .faults import FAULTS
 
 
@@ -96,10 +104,11 @@ class InProcessRuntime:
     def register(self, function_name: str, code_dir: Path) -> None:
         self.code_dirs[function_name] = code_dir
 
-    def base_environment(self) -> dict[str, str]:
+    def base_environment(self, region: str | None = None) -> dict[str, str]:
+        region = region or self.region
         env = {
-            "AWS_REGION": self.region,
-            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",  # nosec B105 - the emulator's fake credentials
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon here; never patch botocore globally
@@ -110,7 +119,7 @@ class InProcessRuntime:
             env["AWS_ENDPOINT_URL"] = self.endpoint_url
         return env
 
-    def _cold_start(self, name: str, handler: str, env: dict[str, str]) -> _Container:
+    def _cold_start(self, name: str, handler: str, env: dict[str, str], fn: Any = None) -> _Container:
         code_dir = self.code_dirs.get(name)
         if code_dir is None:
             raise LookupError(f"function {name} has no local code registered with the emulator")
@@ -122,7 +131,9 @@ class InProcessRuntime:
         module = importlib.util.module_from_spec(spec)
         saved = dict(os.environ)
         try:
-            os.environ.update(self.base_environment())
+            os.environ.update(self.base_environment(getattr(fn, "region", None)))
+            if getattr(fn, "role", None):  # ``rollbackctl invoke``, like ``sam local invoke``, runs with yours
+                os.environ.update(_execution_role_credentials(fn))
             os.environ.update(env)
             spec.loader.exec_module(module)
         finally:
@@ -130,11 +141,11 @@ class InProcessRuntime:
             os.environ.update(saved)
         return _Container(module, getattr(module, attr))
 
-    def container(self, name: str, handler: str, env: dict[str, str], revision: str) -> _Container:
+    def container(self, name: str, handler: str, env: dict[str, str], revision: str, fn: Any = None) -> _Container:
         key = (name, revision)
         with self._lock:
             if key not in self.containers:
-                self.containers[key] = self._cold_start(name, handler, env)
+                self.containers[key] = self._cold_start(name, handler, env, fn)
             return self.containers[key]
 
     def invoke(self, fn: Any, event: Any) -> tuple[str, bool, str]:
@@ -147,10 +158,11 @@ class InProcessRuntime:
         errored = False
         try:
             container = self.container(
-                fn.function_name, fn.handler, dict(fn.environment_vars or {}), str(fn.last_modified)
+                fn.function_name, fn.handler, dict(fn.environment_vars or {}), str(fn.last_modified), fn
             )
             context = LambdaContext(fn.function_name, str(fn.version), fn.function_arn, int(fn.memory_size))
-            with FAULTS.handler(fn.function_name):
+            running = identity.running(fn) if getattr(fn, "role", None) else contextlib.nullcontext()
+            with FAULTS.handler(fn.function_name), running:
                 result = container.handler(event, context)
             payload = json.dumps(result)
         except Exception as exc:
@@ -167,3 +179,16 @@ class InProcessRuntime:
         logs = buffer.getvalue()
         self.invocations.append({"function": fn.function_name, "errored": errored, "logs": logs})
         return payload, errored, logs
+
+
+def _execution_role_credentials(fn: Any) -> dict[str, str]:
+    """What Lambda puts in a function's environment: its execution role's session, named after the function."""
+    session = sts.assume_as_service("lambda.amazonaws.com", str(fn.role), str(fn.function_name), str(fn.region))
+    if session is None:
+        # Lambda's own words when the execution role does not trust it (CreateFunction refuses the same)
+        raise PermissionError(f"The role defined for the function cannot be assumed by Lambda: {fn.role}")
+    return {
+        "AWS_ACCESS_KEY_ID": session.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": session.secret_access_key,
+        "AWS_SESSION_TOKEN": session.session_token,
+    }
