@@ -48,6 +48,8 @@ def overrides_for(template: Path = TEMPLATE, rate_cap: int = 100_000) -> dict[st
     overrides = {"RateCapCount": str(rate_cap)}
     if "RateCapGlobalCount" in declared:  # a baseline checkout may predate the organization's global cap
         overrides["RateCapGlobalCount"] = str(rate_cap)
+    if "MemberAccounts" in declared:  # one member account beside the hub (bench.run deploys its member stack)
+        overrides["MemberAccounts"] = "222222222222"
     if "VerifyBakeSeconds" in declared:
         overrides["VerifyBakeSeconds"] = str(int(declared["VerifyBakeSeconds"].get("MinValue", 1)))
     return overrides

@@ -13,6 +13,12 @@ from typing import Any
 GOALS: list[tuple[str, str, str, Any]] = [
     # (key, label, goal text, predicate)
     ("restore_ratio", "restore_ratio (p50 workflow / p50 floor a)", "<= 1.5", lambda v: v <= 1.5),
+    (
+        "member_restore_ratio",
+        "member_restore_ratio (p50 in a member / p50 in the hub)",
+        "<= 1.2",
+        lambda v: v <= 1.2,
+    ),
     ("import_ratio_max", "import_ratio_max (worst handler / import boto3)", "<= 1.5", lambda v: v <= 1.5),
     ("storm_rollbacks", "storm_rollbacks", "= storm_expected_rollbacks", None),
     ("storm_mutating_calls", "storm_mutating_calls", "= floor (one UpdateAlias per rollback)", None),
@@ -64,6 +70,19 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 status("restore_ratio"),
             ),
             ("restore_ratio_api (p50 workflow / p50 floor b)", f"{results['restore_ratio_api']:.2f}", "", ""),
+        ]
+    if "member" in results:
+        r += [
+            ("restore p50 / p95 ms: the same incident in a member account", _ms(results["member"]), "", ""),
+            (
+                "member_restore_ratio (p50 in a member / p50 in the hub)",
+                f"{results['member_restore_ratio']:.2f}",
+                goal("member_restore_ratio"),
+                status("member_restore_ratio"),
+            ),
+        ]
+    if "workflow" in results:
+        r += [
             (
                 "diagnosis / notification after the restore",
                 f"{results['diagnosis_after_restore']}/{results['incidents']} / "

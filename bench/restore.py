@@ -56,6 +56,7 @@ class Floor:
     state_machine: str
     rule: str
     controller_target: dict[str, Any]
+    bus: str = "default"  # the bus the controller's rules are on (its own bus "rollbackctl" since issue 15)
 
     def target(self) -> dict[str, Any]:
         return dict(self.controller_target, Arn=self.state_machine)
@@ -104,22 +105,25 @@ def deploy_floor(aws: Any, controller: Controller) -> Floor:
     machine = sfn.create_state_machine(name="bench-floor", definition=definition, roleArn=states_role)[
         "stateMachineArn"
     ]
-    rule = _alarm_rule(events, controller.state_machine)
-    [target] = [t for t in events.list_targets_by_rule(Rule=rule)["Targets"] if t["Arn"] == controller.state_machine]
-    return Floor(FLOOR_FUNCTION, machine, rule, target)
+    bus, rule = _alarm_rule(events, controller.state_machine)
+    listed = events.list_targets_by_rule(Rule=rule, EventBusName=bus)["Targets"]
+    [target] = [t for t in listed if t["Arn"] == controller.state_machine]
+    return Floor(FLOOR_FUNCTION, machine, rule, target, bus)
 
 
-def _alarm_rule(events: Any, state_machine: str) -> str:
-    """The controller's rule for CloudWatch alarm state changes (the one that starts its workflow)."""
-    for name in events.list_rule_names_by_target(TargetArn=state_machine)["RuleNames"]:
-        pattern = json.loads(events.describe_rule(Name=name).get("EventPattern") or "{}")
-        if "aws.cloudwatch" in pattern.get("source", []):
-            return str(name)
+def _alarm_rule(events: Any, state_machine: str) -> tuple[str, str]:
+    """The controller's rule for CloudWatch alarm state changes (the one that starts its workflow), and its bus."""
+    buses = [b["Name"] for b in events.list_event_buses()["EventBuses"]]
+    for bus in sorted(buses, key=lambda b: b == "default"):  # the controller's own bus first, where it has one
+        for name in events.list_rule_names_by_target(TargetArn=state_machine, EventBusName=bus)["RuleNames"]:
+            pattern = json.loads(events.describe_rule(Name=name, EventBusName=bus).get("EventPattern") or "{}")
+            if "aws.cloudwatch" in json.dumps(pattern):
+                return bus, str(name)
     raise LookupError("the controller has no rule for CloudWatch alarm state changes")
 
 
 def _retarget(aws: Any, floor: Floor, target: dict[str, Any]) -> None:
-    aws.client("events").put_targets(Rule=floor.rule, Targets=[target])
+    aws.client("events").put_targets(Rule=floor.rule, EventBusName=floor.bus, Targets=[target])
 
 
 # --- one sample of each kind ----------------------------------------------------------------------------
@@ -157,6 +161,37 @@ def _workflow(aws: Any, controller: Controller, recorder: Recorder, name: str) -
         "incident_time_to_restore_ms": output.get("time_to_restore_ms"),
     }
     return Sample("workflow", name, restored - t0, details)
+
+
+class InAccount:
+    """The emulator as seen from a member account (what the estate helpers and ``fire`` take)."""
+
+    def __init__(self, aws: Any, account: str) -> None:
+        self.aws, self.account, self.region = aws, account, aws.region
+
+    def client(self, service: str) -> Any:
+        return self.aws.client(service, self.account, self.region)
+
+
+def _member(aws: Any, controller: Controller, recorder: Recorder, member: InAccount, name: str) -> Sample:
+    """The same incident in a member account: its alarm forwarded to the hub's bus, the hub acting through the
+    member's rollbackctl-target role (assumed once per incident)."""
+    machine = controller.state_machine
+    before = executions(aws, machine)
+    t0 = time.perf_counter()
+    fire(member, f"{name}-errors")
+    restored = recorder.wait_for("UpdateAlias", name)
+    wait_idle(aws, [machine])
+    new = sorted(executions(aws, machine) - before)
+    described = [aws.client("stepfunctions").describe_execution(executionArn=arn) for arn in new]
+    output = json.loads(described[0].get("output") or "{}") if described else {}
+    details = {
+        "executions": len(new),
+        "status": described[0]["status"] if described else "none",
+        "action": output.get("action"),
+        "alias": alias_state(member, name),
+    }
+    return Sample("member", name, restored - t0, details)
 
 
 def _floor_a(aws: Any, floor: Floor, recorder: Recorder, name: str) -> Sample:
@@ -294,23 +329,30 @@ def run(
     warmup: int = 2,
     seed: int = 8,
     progress: Any = None,
+    member: InAccount | None = None,
 ) -> dict[str, Any]:
     floor = deploy_floor(aws, controller)
     rng = random.Random(seed)  # noqa: S311 -- a seeded shuffle, not a secret
     samples: dict[str, list[Sample]] = {"workflow": [], "floor_a": [], "floor_b": []}
+    if member is not None:
+        samples["member"] = []
     cold: dict[str, float] = {}
     problems: list[str] = []
     for round_ in range(warmup + incidents):
         names = {kind: f"{prefix}-{round_:03d}" for kind, prefix in (("workflow", "wf"), ("floor_a", "fa"))}
         names["floor_b"] = f"fb-{round_:03d}"
+        if member is not None:
+            names["member"] = f"mb-{round_:03d}"
         for kind, name in names.items():
-            canary(aws, name, alarm=kind != "floor_b")
+            canary(member if kind == "member" and member is not None else aws, name, alarm=kind != "floor_b")
         wait_idle(aws, [controller.state_machine, floor.state_machine])  # the Track function's CloudTrail events
         order = list(names)
         rng.shuffle(order)
         for kind in order:
             if kind == "workflow":
                 sample = _workflow(aws, controller, recorder, names[kind])
+            elif kind == "member" and member is not None:
+                sample = _member(aws, controller, recorder, member, names[kind])
             elif kind == "floor_a":
                 sample = _floor_a(aws, floor, recorder, names[kind])
             else:
@@ -332,7 +374,7 @@ def _check(sample: Sample) -> list[str]:
         out.append(f"{sample.kind} {sample.name}: alias reads back {d.get('alias')}, expected version 1 alone")
     if sample.kind != "floor_b" and (d.get("executions") != 1 or d.get("status") != "SUCCEEDED"):
         out.append(f"{sample.kind} {sample.name}: {d.get('executions')} execution(s), status {d.get('status')}")
-    if sample.kind == "workflow" and d.get("action") != "rolled_back":
+    if sample.kind in ("workflow", "member") and d.get("action") != "rolled_back":
         out.append(f"workflow {sample.name}: action {d.get('action')}, expected rolled_back")
     return out
 
@@ -394,6 +436,12 @@ def _summarise(
         "cold_first_sample_ms": {kind: round(s * 1000, 2) for kind, s in cold.items()},
         "restore_ratio": round(p50["workflow"] / p50["floor_a"], 3),
         "restore_ratio_api": round(p50["workflow"] / p50["floor_b"], 3),
+        # the same incident in a member account over the hub's own (goal at most 1.2)
+        **(
+            {"member": stats["member"], "member_restore_ratio": round(p50["member"] / p50["workflow"], 3)}
+            if "member" in stats
+            else {}
+        ),
         "diagnosis_after_restore": sum(o["diagnosis_after_restore"] for o in orders),
         "notification_after_restore": sum(o["notification_after_restore"] for o in orders),
         "history_diagnosis_after_restore": sum(o["history_diagnosis_after_restore"] for o in orders),

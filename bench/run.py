@@ -100,6 +100,20 @@ def _asl_parse_ms(aws: Any, machines: dict[str, str]) -> dict[str, float]:
     return out
 
 
+MEMBER_ACCOUNT = "222222222222"
+
+
+def _member(aws: Any, controller: common.Controller) -> restore.InAccount | None:
+    """A member account beside the hub (member/template.yaml deployed there), when this checkout has one."""
+    outputs = controller.deployment.outputs
+    if not (common.ROOT / "member" / "template.yaml").exists() or "MemberTrustedRoleArns" not in outputs:
+        return None
+    from rollbackctl.emulator import deploy_member
+
+    deploy_member(aws, controller.deployment, MEMBER_ACCOUNT, aws.region)
+    return restore.InAccount(aws, MEMBER_ACCOUNT)
+
+
 def _restore_phase(args: argparse.Namespace, console: Any, results: dict[str, Any]) -> None:
     from rollbackctl.emulator import Emulator
 
@@ -108,12 +122,13 @@ def _restore_phase(args: argparse.Namespace, console: Any, results: dict[str, An
         RECORDER.wrap_runtime(aws.runtime)
         controller = common.deploy_controller(aws)
         results["parameter_overrides"] = controller.overrides
+        member = _member(aws, controller)
 
         def progress(done: int, total: int) -> None:
             if done % 10 == 0 or done == total:
                 console.print(f"  round {done}/{total}")
 
-        measured = restore.run(aws, controller, RECORDER, args.incidents, args.warmup, progress=progress)
+        measured = restore.run(aws, controller, RECORDER, args.incidents, args.warmup, progress=progress, member=member)
         floor_machine = next(
             m["stateMachineArn"]
             for m in aws.client("stepfunctions").list_state_machines()["stateMachines"]

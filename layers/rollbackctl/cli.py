@@ -159,16 +159,33 @@ def local_aws(
     template: TemplateOption = Path("template.yaml"),
     overrides: OverridesOption = None,
     stack_name: StackOption = "rollbackctl",
+    members: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--member",
+            help="ACCOUNT[/REGION]: also deploy member/template.yaml there (repeatable; the region defaults to the "
+            "hub's) and add the account to MemberAccounts. Needs --deploy.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the embedded emulator on 127.0.0.1 until stopped (Ctrl-C)."""
-    from .emulator import DeployError, Emulator, deploy
+    from .emulator import DeployError, Emulator, deploy, deploy_member
 
     params = _overrides(overrides)
+    places = [_member(raw) for raw in members or []]
+    if places and not deploy_controller:
+        fail("--member needs --deploy: the member stack takes the hub's outputs as its parameters")
+    if places:
+        listed = [a for a in params.get("MemberAccounts", "").split(",") if a.strip()]
+        params["MemberAccounts"] = ",".join(dict.fromkeys(listed + [account for account, _ in places]))
     aws = Emulator(port=port).start()
     try:
         if deploy_controller:
             try:
                 deployment = deploy(aws, template, stack_name, params)
+                for account, region in places:
+                    deploy_member(aws, deployment, account, region or deployment.region)
+                    err.print(f"member stack deployed in account {account}, {region or deployment.region}")
             except DeployError as exc:
                 fail(str(exc), 1)
             # One JSON line with the template Outputs, once the controller is ready.
@@ -187,6 +204,16 @@ def local_aws(
             pass
     finally:
         aws.stop()
+
+
+def _member(raw: str) -> tuple[str, str]:
+    """ACCOUNT[/REGION] of --member, or one clear line and exit 2."""
+    account, _, region = raw.strip().partition("/")
+    if not re.fullmatch(r"[0-9]{12}", account):
+        fail(f"--member {raw!r}: the account must be 12 digits (ACCOUNT or ACCOUNT/REGION)")
+    if region and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-[0-9]", region):
+        fail(f"--member {raw!r}: {region!r} is not a region name such as us-west-2")
+    return account, region
 
 
 def _incident_for_event(outputs: dict[str, str], event_id: str) -> Incident | None:

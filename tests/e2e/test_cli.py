@@ -51,6 +51,7 @@ def rollbackctl(*args: str, endpoint: str | None = None, timeout: float = 120) -
 
 
 BAKE = 2
+MEMBER, MEMBER_WEST = "222222222222", "333333333333"
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +67,11 @@ def local_aws() -> Iterator[tuple[str, dict[str, str]]]:
             "--deploy",
             "--parameter-overrides",
             f"VerifyBakeSeconds={BAKE}",
+            # two members, one in another region: the hub serves them, and their stacks are deployed
+            "--member",
+            MEMBER,
+            "--member",
+            f"{MEMBER_WEST}/us-west-2",
         ],
         cwd=ROOT,
         env=cli_env(),
@@ -96,6 +102,22 @@ def client(endpoint: str, service: str) -> Any:
         region_name="us-east-1",
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
+    )
+
+
+def member_client(endpoint: str, service: str, account: str = MEMBER, region: str = "us-east-1") -> Any:
+    """A client acting in a member account, through its OrganizationAccountAccessRole (as an administrator of an
+    organization reaches a member account)."""
+    credentials = client(endpoint, "sts").assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/OrganizationAccountAccessRole", RoleSessionName="test"
+    )["Credentials"]
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
     )
 
 
@@ -371,3 +393,81 @@ def test_invoke_names_the_functions_when_given_an_unknown_one() -> None:
     result = rollbackctl("invoke", "rollback", str(EVENTS / "alarm-ok.json"))
     assert result.returncode == 2
     assert "contain, diagnose, gate, notify, restore, track, triage, verify" in result.stderr
+
+
+def test_members_get_their_stack_and_an_alarm_there_goes_back_there(local_aws: tuple[str, dict[str, str]]) -> None:
+    """local-aws --deploy --member: the member stack in each (its kill switch, the role the hub acts through), and an
+    alarm in a member is forwarded to the hub, which puts the member's alias back in the member's own account."""
+    endpoint, _ = local_aws
+    west = member_client(endpoint, "ssm", MEMBER_WEST, "us-west-2")
+    assert west.get_parameter(Name="/rollbackctl/kill-switch")["Parameter"]["Value"] == "off"
+    assert (
+        member_client(endpoint, "iam")
+        .get_role(RoleName="rollbackctl-target")["Role"]["Arn"]
+        .startswith(f"arn:aws:iam::{MEMBER}:role/")
+    )
+    lam, iam = member_client(endpoint, "lambda"), member_client(endpoint, "iam")
+    role = iam.create_role(
+        RoleName="orders-role",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "lambda.amazonaws.com"}}
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    lam.create_function(
+        FunctionName="orders", Runtime="python3.12", Role=role, Handler="app.handler", Code={"ZipFile": code(1)}
+    )
+    lam.publish_version(FunctionName="orders")
+    lam.update_function_code(FunctionName="orders", ZipFile=code(2))
+    lam.publish_version(FunctionName="orders")
+    lam.create_alias(
+        FunctionName="orders", Name="live", FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": {"2": 0.1}}
+    )
+    cw = member_client(endpoint, "cloudwatch")
+    cw.put_metric_alarm(
+        AlarmName="orders-live-errors",
+        Namespace="AWS/Lambda",
+        MetricName="Errors",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        Dimensions=[{"Name": "FunctionName", "Value": "orders"}, {"Name": "Resource", "Value": "orders:live"}],
+    )
+    cw.set_alarm_state(AlarmName="orders-live-errors", StateValue="ALARM", StateReason="Threshold Crossed")
+
+    def back() -> bool:
+        """the member's alias back on version 1 with no canary routing"""
+        alias = lam.get_alias(FunctionName="orders", Name="live")
+        return alias["FunctionVersion"] == "1" and not (alias.get("RoutingConfig") or {}).get(
+            "AdditionalVersionWeights"
+        )
+
+    eventually(back)
+    listed = rollbackctl("history", "--json", "--account", MEMBER, endpoint=endpoint)
+    assert listed.returncode == 0, listed.stderr
+    [incident] = [i for i in json.loads(listed.stdout) if i["trigger"]["name"] == "orders-live-errors"]
+    assert incident["target"] == f"arn:aws:lambda:us-east-1:{MEMBER}:function:orders:live"
+    assert incident["action"] == "rolled_back"
+    others = rollbackctl("history", "--json", "--account", MEMBER_WEST, endpoint=endpoint)
+    assert all(i["trigger"]["account"] == MEMBER_WEST for i in json.loads(others.stdout))
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["local-aws", "--member", "12"], "the account must be 12 digits"),
+        (["local-aws", "--member", "222222222222/mars"], "is not a region name"),
+        (["local-aws", "--member", "222222222222"], "--member needs --deploy"),
+        (["history", "--account", "abc"], "--account must be a 12-digit account id"),
+    ],
+)
+def test_bad_organization_options_say_so_in_one_line(args: list[str], says: str) -> None:
+    result = rollbackctl(*args, timeout=60)
+    assert result.returncode == 2
+    assert says in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -129,16 +129,22 @@ class InProcessRuntime:
         if spec is None or spec.loader is None:
             raise ImportError(f"cannot load {path}")
         module = importlib.util.module_from_spec(spec)
-        saved = dict(os.environ)
+        given = dict(self.base_environment(getattr(fn, "region", None)))
+        if getattr(fn, "role", None):  # ``rollbackctl invoke``, like ``sam local invoke``, runs with yours
+            given.update(_execution_role_credentials(fn))
+        given.update(env)
+        # Only the function's own variables are set, and put back one by one afterwards: clearing the whole
+        # environment, even for a moment, pulled variables from under other threads reading them meanwhile.
+        saved = {key: os.environ.get(key) for key in given}
         try:
-            os.environ.update(self.base_environment(getattr(fn, "region", None)))
-            if getattr(fn, "role", None):  # ``rollbackctl invoke``, like ``sam local invoke``, runs with yours
-                os.environ.update(_execution_role_credentials(fn))
-            os.environ.update(env)
+            os.environ.update(given)
             spec.loader.exec_module(module)
         finally:
-            os.environ.clear()
-            os.environ.update(saved)
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
         return _Container(module, getattr(module, attr))
 
     def container(self, name: str, handler: str, env: dict[str, str], revision: str, fn: Any = None) -> _Container:
