@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from moto.sts.models import sts_backends
 
-from rollbackctl.emulator import deploy, estate
+from rollbackctl.emulator import deploy, estate, patches
 from rollbackctl.emulator.demo import executions, wait_all
 from rollbackctl.emulator.deployer import deploy_member
 from rollbackctl.model import Incident
-from rollbackctl.store import IncidentStore
+from rollbackctl.store import IncidentStore, Ledger
 from tests.conftest import REGION, TEMPLATE
 from tests.emulator.events import catch, received
 
@@ -130,6 +130,10 @@ def test_an_alarm_in_a_member_goes_back_there_through_its_role_named_after_the_i
     assert (incident.trigger.account, incident.trigger.region) == (MEMBER_A, REGION)
     assert alias_of(a) == ("1", {})
     assert alias_of(aws) == ("2", {})
+    # Track read A's trail: the hub's own change (through rollbackctl-target) is not a deployment of version 1
+    patches.drain()
+    deployment = Ledger(aws.client("dynamodb"), hub.outputs["LedgerTableName"]).latest_deployment(incident.target)
+    assert deployment is not None and deployment.version == "2", deployment
     sessions = assumed(MEMBER_A)
     assert sessions and all(
         s == f"arn:aws:sts::{MEMBER_A}:assumed-role/rollbackctl-target/{incident.incident_id}" for s in sessions
