@@ -128,9 +128,11 @@ def code(n: int) -> bytes:
     return buffer.getvalue()
 
 
-def function_mid_canary(endpoint: str, name: str) -> None:
-    """What a user's deployment leaves behind: two versions, the alias sending 10% to the new one."""
-    lam, iam = client(endpoint, "lambda"), client(endpoint, "iam")
+def function_mid_canary(endpoint: str, name: str, make: Callable[[str, str], Any] | None = None) -> None:
+    """What a user's deployment leaves behind: two versions, the alias sending 10% to the new one (with ``make``'s
+    clients: another account's)."""
+    make = make or client
+    lam, iam = make(endpoint, "lambda"), make(endpoint, "iam")
     role = iam.create_role(
         RoleName=f"{name}-role",
         AssumeRolePolicyDocument=json.dumps(
@@ -180,6 +182,21 @@ def subscribe(endpoint: str, topic: str, name: str) -> str:
     return url
 
 
+def errors_alarm(cw: Any, function: str) -> None:
+    """FUNCTION-live-errors: the Errors alarm of FUNCTION:live, by its dimensions."""
+    cw.put_metric_alarm(
+        AlarmName=f"{function}-live-errors",
+        Namespace="AWS/Lambda",
+        MetricName="Errors",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        Dimensions=[{"Name": "FunctionName", "Value": function}, {"Name": "Resource", "Value": f"{function}:live"}],
+    )
+
+
 def eventually(check: Callable[[], Any], seconds: float = 15.0) -> Any:
     deadline = time.monotonic() + seconds
     while True:
@@ -217,17 +234,7 @@ def test_alarm_by_dimensions_from_another_process(local_aws: tuple[str, dict[str
     function_mid_canary(endpoint, "checkout")
     url = subscribe(endpoint, outputs["NotificationTopicArn"], "oncall-dimensions")
     cw = client(endpoint, "cloudwatch")
-    cw.put_metric_alarm(
-        AlarmName="checkout-live-errors",
-        Namespace="AWS/Lambda",
-        MetricName="Errors",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-        Dimensions=[{"Name": "FunctionName", "Value": "checkout"}, {"Name": "Resource", "Value": "checkout:live"}],
-    )
+    errors_alarm(cw, "checkout")
     fired = time.monotonic()
     cw.set_alarm_state(AlarmName="checkout-live-errors", StateValue="ALARM", StateReason="Threshold Crossed")
     eventually(restored(endpoint, "checkout"))
@@ -406,39 +413,9 @@ def test_members_get_their_stack_and_an_alarm_there_goes_back_there(local_aws: t
         .get_role(RoleName="rollbackctl-target")["Role"]["Arn"]
         .startswith(f"arn:aws:iam::{MEMBER}:role/")
     )
-    lam, iam = member_client(endpoint, "lambda"), member_client(endpoint, "iam")
-    role = iam.create_role(
-        RoleName="orders-role",
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"Service": "lambda.amazonaws.com"}}
-                ],
-            }
-        ),
-    )["Role"]["Arn"]
-    lam.create_function(
-        FunctionName="orders", Runtime="python3.12", Role=role, Handler="app.handler", Code={"ZipFile": code(1)}
-    )
-    lam.publish_version(FunctionName="orders")
-    lam.update_function_code(FunctionName="orders", ZipFile=code(2))
-    lam.publish_version(FunctionName="orders")
-    lam.create_alias(
-        FunctionName="orders", Name="live", FunctionVersion="1", RoutingConfig={"AdditionalVersionWeights": {"2": 0.1}}
-    )
-    cw = member_client(endpoint, "cloudwatch")
-    cw.put_metric_alarm(
-        AlarmName="orders-live-errors",
-        Namespace="AWS/Lambda",
-        MetricName="Errors",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-        Dimensions=[{"Name": "FunctionName", "Value": "orders"}, {"Name": "Resource", "Value": "orders:live"}],
-    )
+    function_mid_canary(endpoint, "orders", member_client)
+    lam, cw = member_client(endpoint, "lambda"), member_client(endpoint, "cloudwatch")
+    errors_alarm(cw, "orders")
     cw.set_alarm_state(AlarmName="orders-live-errors", StateValue="ALARM", StateReason="Threshold Crossed")
 
     def back() -> bool:
