@@ -59,7 +59,8 @@ class Emulator:
 
     def start(self) -> Emulator:
         default_user_config.update(SFN_CONFIG)  # type: ignore[arg-type]
-        self._set_env(AWS_DEFAULT_REGION=self.region, **FAKE_CREDENTIALS)
+        # AWS_REGION and AWS_SESSION_TOKEN too, so that a function's cold start (runtime.py) only ever sets them
+        self._set_env(AWS_DEFAULT_REGION=self.region, AWS_REGION=self.region, AWS_SESSION_TOKEN="", **FAKE_CREDENTIALS)
         if self.port is None:
             self._mock = mock_aws(config=SFN_CONFIG)  # type: ignore[arg-type]
             self._mock.start()

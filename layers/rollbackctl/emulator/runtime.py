@@ -133,18 +133,16 @@ class InProcessRuntime:
         if getattr(fn, "role", None):  # ``rollbackctl invoke``, like ``sam local invoke``, runs with yours
             given.update(_execution_role_credentials(fn))
         given.update(env)
-        # Only the function's own variables are set, and put back one by one afterwards: clearing the whole
-        # environment, even for a moment, pulled variables from under other threads reading them meanwhile.
+        # Only the function's own variables are set, and put back one by one afterwards. None is ever removed: a
+        # variable the process did not have is left empty, as if unset (botocore and the settings read an empty
+        # value as none). Removing one, or clearing the environment, even for a moment, breaks another thread
+        # iterating os.environ meanwhile (urllib reads the proxies that way on every new botocore client).
         saved = {key: os.environ.get(key) for key in given}
         try:
             os.environ.update(given)
             spec.loader.exec_module(module)
         finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+            os.environ.update({key: "" if value is None else value for key, value in saved.items()})
         return _Container(module, getattr(module, attr))
 
     def container(self, name: str, handler: str, env: dict[str, str], revision: str, fn: Any = None) -> _Container:
