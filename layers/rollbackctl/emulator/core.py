@@ -60,7 +60,9 @@ class Emulator:
     def start(self) -> Emulator:
         default_user_config.update(SFN_CONFIG)  # type: ignore[arg-type]
         # AWS_REGION and AWS_SESSION_TOKEN too, so that a function's cold start (runtime.py) only ever sets them
-        self._set_env(AWS_DEFAULT_REGION=self.region, AWS_REGION=self.region, AWS_SESSION_TOKEN="", **FAKE_CREDENTIALS)
+        no_token = ""  # nosec B105 - no session token: the fake credentials are long-term keys
+        self._set_env(AWS_DEFAULT_REGION=self.region, AWS_REGION=self.region, AWS_SESSION_TOKEN=no_token)
+        self._set_env(**FAKE_CREDENTIALS)
         if self.port is None:
             self._mock = mock_aws(config=SFN_CONFIG)  # type: ignore[arg-type]
             self._mock.start()
