@@ -25,7 +25,7 @@ import zipfile
 from dataclasses import dataclass, field
 from typing import Any
 
-from rollbackctl.emulator import patches
+from rollbackctl.emulator import InAccount, patches
 
 from .calls import Call, Invocation, Recorder, by_operation
 from .common import (
@@ -161,16 +161,6 @@ def _workflow(aws: Any, controller: Controller, recorder: Recorder, name: str) -
         "incident_time_to_restore_ms": output.get("time_to_restore_ms"),
     }
     return Sample("workflow", name, restored - t0, details)
-
-
-class InAccount:
-    """The emulator as seen from a member account (what the estate helpers and ``fire`` take)."""
-
-    def __init__(self, aws: Any, account: str) -> None:
-        self.aws, self.account, self.region = aws, account, aws.region
-
-    def client(self, service: str) -> Any:
-        return self.aws.client(service, self.account, self.region)
 
 
 def _member(aws: Any, controller: Controller, recorder: Recorder, member: InAccount, name: str) -> Sample:

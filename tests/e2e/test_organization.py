@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from moto.sts.models import sts_backends
 
+from rollbackctl.emulator import InAccount as In
 from rollbackctl.emulator import deploy, estate, patches
 from rollbackctl.emulator.demo import executions, wait_all
 from rollbackctl.emulator.deployer import deploy_member
@@ -25,16 +26,6 @@ MEMBER_A = "222222222222"
 MEMBER_B = "333333333333"
 OUTSIDER = "444444444444"
 WEST = "us-west-2"
-
-
-class In:
-    """The emulator as seen from one account and region (what the estate helpers take)."""
-
-    def __init__(self, aws: Any, account: str, region: str = REGION) -> None:
-        self.aws, self.account, self.region = aws, account, region
-
-    def client(self, service: str) -> Any:
-        return self.aws.client(service, self.account, self.region)
 
 
 def member(aws: Any, hub: Any, account: str, region: str = REGION, kill_switch: str = "off", **overrides: str) -> In:

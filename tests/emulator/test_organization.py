@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from rollbackctl.emulator import InAccount as In
 from rollbackctl.emulator import deploy, estate, wait_for_execution
 from rollbackctl.emulator.deployer import DeployError, Deployment, deploy_member
 from tests.conftest import ACCOUNT, REGION, TEMPLATE
@@ -24,16 +25,6 @@ MEMBER = "222222222222"
 OUTSIDER = "444444444444"
 WEST = "us-west-2"
 TARGET_ROLE = f"arn:aws:iam::{MEMBER}:role/rollbackctl-target"
-
-
-class In:
-    """The emulator as seen from one account and region (what the estate helpers take)."""
-
-    def __init__(self, aws: Any, account: str, region: str = REGION) -> None:
-        self.aws, self.account, self.region = aws, account, region
-
-    def client(self, service: str) -> Any:
-        return self.aws.client(service, self.account, self.region)
 
 
 def executions(aws: Any, hub: Deployment, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ imports it.
 """
 
 from ..aws import wait_for_execution
-from .core import ACCOUNT, REGION, Emulator, free_port
+from .core import ACCOUNT, REGION, Emulator, InAccount, free_port
 from .deployer import DeployError, Deployment, deploy, deploy_member, parse_overrides
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "DeployError",
     "Deployment",
     "Emulator",
+    "InAccount",
     "deploy",
     "deploy_member",
     "free_port",

@@ -189,6 +189,16 @@ def _organization_access_role(account: str) -> str:
         return str(role.arn)
 
 
+class InAccount:
+    """The emulator as seen from one account and region: what the estate helpers take (``client``, ``region``)."""
+
+    def __init__(self, emulator: Emulator, account: str, region: str | None = None) -> None:
+        self.emulator, self.account, self.region = emulator, account, region or emulator.region
+
+    def client(self, service: str) -> Any:
+        return self.emulator.client(service, self.account, self.region)
+
+
 _LOADER: list[Any] = []
 
 
