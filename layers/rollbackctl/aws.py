@@ -6,14 +6,15 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
 import botocore.session
 from botocore.config import Config
-from botocore.credentials import RefreshableCredentials
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.credentials import Credentials, ReadOnlyCredentials, RefreshableCredentials
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 # Standard mode retries throttling and transient errors with backoff and jitter. Timeouts are short:
 # the controller is on the critical path of an incident and a hung call must not eat the budget.
@@ -62,7 +63,93 @@ SERVICES = {
 HUB_SERVICES = frozenset({"dynamodb", "sns", "secretsmanager", "ssm", "sts", "stepfunctions"})
 # Assumed-role credentials live this long (STS's minimum); botocore refreshes them before they expire.
 ROLE_SESSION_SECONDS = 900
-SCOPED_CACHE_SIZE = 32  # member clients kept per container (one per account, region and incident)
+SCOPED_CACHE_SIZE = 32  # member clients kept per container (one per account and region; one per incident)
+
+
+class _SigningAs(Credentials):  # type: ignore[misc]  # botocore has no type hints
+    """The credentials of the incident whose call is being signed on this thread.
+
+    A member account's clients are built once per container for each account and region (building a botocore session
+    and its clients costs far more than the AssumeRole itself); each incident has its own role session, named after
+    it. A call made through an incident's clients signs with that incident's session (``using``), and a call made
+    outside one has no credentials at all: botocore raises NoCredentialsError and nothing is sent."""
+
+    method = "sts-assume-role"
+
+    def __init__(self) -> None:  # no static keys: every read goes to the incident's own session
+        self._local = threading.local()
+
+    @contextmanager
+    def using(self, credentials: Credentials) -> Iterator[None]:
+        before = getattr(self._local, "credentials", None)
+        self._local.credentials = credentials
+        try:
+            yield
+        finally:
+            self._local.credentials = before
+
+    def _current(self) -> Credentials:
+        credentials: Credentials | None = getattr(self._local, "credentials", None)
+        if credentials is None:
+            raise NoCredentialsError()
+        return credentials
+
+    def get_frozen_credentials(self) -> ReadOnlyCredentials:
+        return self._current().get_frozen_credentials()
+
+    @property  # type: ignore[override]
+    def access_key(self) -> str:
+        return str(self._current().access_key)
+
+    @property  # type: ignore[override]
+    def secret_key(self) -> str:
+        return str(self._current().secret_key)
+
+    @property  # type: ignore[override]
+    def token(self) -> str | None:
+        token: str | None = self._current().token
+        return token
+
+
+class _SignedAs:
+    """A member client as one incident sees it: every call (and every page of a paginator) signs with the
+    incident's own role session."""
+
+    def __init__(self, client: Any, signing: _SigningAs, credentials: Credentials) -> None:
+        self._client = client
+        self._signing = signing
+        self._credentials = credentials
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if name == "get_paginator":
+            return lambda operation: _SignedPaginator(attribute(operation), self._signing, self._credentials)
+        if name == "get_waiter":
+            return lambda waiter: _SignedAs(attribute(waiter), self._signing, self._credentials)
+        if not callable(attribute) or name.startswith("_") or name in ("exceptions", "meta"):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._signing.using(self._credentials):
+                return attribute(*args, **kwargs)
+
+        return call
+
+
+class _SignedPaginator:
+    def __init__(self, paginator: Any, signing: _SigningAs, credentials: Credentials) -> None:
+        self._paginator = paginator
+        self._signing = signing
+        self._credentials = credentials
+
+    def paginate(self, **kwargs: Any) -> Iterator[Any]:
+        pages = iter(self._paginator.paginate(**kwargs))
+        while True:
+            with self._signing.using(self._credentials):
+                page = next(pages, None)
+            if page is None:
+                return
+            yield page
 
 
 class Clients:
@@ -75,6 +162,7 @@ class Clients:
         *,
         hub: Clients | None = None,
         region: str | None = None,
+        signed: tuple[Clients, _SigningAs, Credentials] | None = None,
         **given: Any,
     ) -> None:
         unknown = set(given) - set(SERVICES)
@@ -88,10 +176,13 @@ class Clients:
         self._session.get_credentials()
         self._region = region or self._session.region_name
         self._hub = hub
+        # a member's clients (shared by its incidents in one account and region), and this incident's own session
+        self._signed = signed
         self._endpoint_url: str | None = (
             hub._endpoint_url if hub is not None else os.environ.get("AWS_ENDPOINT_URL") or None
         )
         self._scoped: dict[tuple[str, str, str], Clients] = {}
+        self._members: dict[tuple[str, str], tuple[Clients, _SigningAs]] = {}
         self.cache: dict[str, Any] = {}  # what a caller keeps for as long as these clients live (a kill switch)
         self.where = ""  # where scoped clients act, in words ("account A in R")
 
@@ -112,7 +203,9 @@ class Clients:
         """Clients that act in ``account`` and ``region``: through ``role_arn`` (assumed with ``session_name``, so
         that the member's CloudTrail names the incident), or with the hub's own credentials in another region of the
         hub's account (``role_arn`` None). The controller's own services stay the hub's. Kept per account, region and
-        session until the container goes; the credentials refresh themselves before they expire."""
+        session until the container goes; the credentials refresh themselves before they expire. The botocore
+        clients under them are built once per account and region; each call signs with its own session's
+        credentials."""
         if self._hub is not None:
             return self._hub.acting_in(account, region, session_name, role_arn)
         key = (account, region, session_name if role_arn else "")
@@ -120,15 +213,32 @@ class Clients:
             scoped = self._scoped.get(key)
         if scoped is not None:
             return scoped
-        session = self._session if role_arn is None else self._assumed_session(role_arn, session_name)
-        scoped = Clients(session, hub=self, region=region)
+        if role_arn is None:
+            scoped = Clients(self._session, hub=self, region=region)
+        else:
+            shared, signing = self._member(account, region)
+            credentials = self._assume(role_arn, session_name)
+            scoped = Clients(shared._session, hub=self, region=region, signed=(shared, signing, credentials))
         scoped.where = f"account {account} in {region}"
         with self._lock:
-            while len(self._scoped) >= SCOPED_CACHE_SIZE:
-                self._scoped.pop(next(iter(self._scoped)))
+            _bounded(self._scoped)
             return self._scoped.setdefault(key, scoped)
 
-    def _assumed_session(self, role_arn: str, session_name: str) -> boto3.session.Session:
+    def _member(self, account: str, region: str) -> tuple[Clients, _SigningAs]:
+        """The clients of one member account and region, shared by its incidents, and how their calls sign."""
+        with self._lock:
+            member = self._members.get((account, region))
+            if member is None:
+                signing = _SigningAs()
+                core = botocore.session.Session()
+                core.register_component("data_loader", self._session._session.get_component("data_loader"))
+                core._credentials = signing  # a botocore session's credentials, set as boto3's providers do
+                shared = Clients(boto3.session.Session(botocore_session=core), hub=self, region=region)
+                _bounded(self._members)
+                member = self._members[(account, region)] = (shared, signing)
+            return member
+
+    def _assume(self, role_arn: str, session_name: str) -> Credentials:
         sts = self.sts
 
         def fetch() -> dict[str, str]:
@@ -143,11 +253,7 @@ class Clients:
             }
 
         # botocore's own refreshing credentials (what an assume-role profile uses): refreshed before they expire.
-        refreshable = RefreshableCredentials.create_from_metadata(fetch(), fetch, "sts-assume-role")
-        core = botocore.session.Session()
-        core.register_component("data_loader", self._session._session.get_component("data_loader"))
-        core._credentials = refreshable  # a botocore session's credentials, set as boto3's own providers do
-        return boto3.session.Session(botocore_session=core)
+        return RefreshableCredentials.create_from_metadata(fetch(), fetch, "sts-assume-role")
 
     def __getattr__(self, name: str) -> Any:
         if name not in SERVICES or name.startswith("_"):
@@ -155,9 +261,24 @@ class Clients:
         if self._hub is not None and name in HUB_SERVICES:
             return getattr(self._hub, name)
         with self._lock:
-            if name not in self._clients:
-                self._clients[name] = client(SERVICES[name], self._session, self._region, self._endpoint_url)
-            return self._clients[name]
+            if name in self._clients:
+                return self._clients[name]
+        if self._signed is not None:
+            shared, signing, credentials = self._signed
+            built: Any = _SignedAs(getattr(shared, name), signing, credentials)
+        else:
+            with self._lock:
+                built = self._clients.get(name) or client(
+                    SERVICES[name], self._session, self._region, self._endpoint_url
+                )
+        with self._lock:
+            return self._clients.setdefault(name, built)
+
+
+def _bounded(cache: dict[Any, Any]) -> None:
+    """Make room for one more entry (the oldest goes first)."""
+    while len(cache) >= SCOPED_CACHE_SIZE:
+        cache.pop(next(iter(cache)))
 
 
 # What an AWS call can raise: catch these, never bare Exception, so a bug is never recorded as an AWS outcome.

@@ -12,11 +12,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from rollbackctl import aws as aws_clients
 from rollbackctl.emulator import InAccount as In
-from rollbackctl.emulator import deploy, estate, wait_for_execution
+from rollbackctl.emulator import deploy, estate, sts, wait_for_execution
 from rollbackctl.emulator.deployer import DeployError, Deployment, deploy_member
 from tests.conftest import ACCOUNT, REGION, TEMPLATE
 from tests.emulator.events import catch, received
@@ -243,6 +245,36 @@ def test_the_hubs_restore_role_acts_in_the_member_and_its_trail_names_the_incide
     assert who["type"] == "AssumedRole" and who["accountId"] == MEMBER
     assert who["arn"] == f"arn:aws:sts::{MEMBER}:assumed-role/rollbackctl-target/inc-20260101T000000-0123abcd"
     assert who["sessionContext"]["sessionIssuer"]["arn"] == TARGET_ROLE
+
+
+def test_two_incidents_in_one_member_each_sign_with_their_own_session(aws: Any, hub: Deployment) -> None:
+    """The hub's clients for a member are built once per account and region; each incident's calls still sign with
+    its own role session, interleaved or not, so the member's trail names the incident that made each change."""
+    deploy_member(aws, hub, MEMBER)
+    member = In(aws, MEMBER, WEST)
+    estate.lambda_with_versions(member, "checkout", 2)
+    estate.alias(member, "checkout", "live", "1")
+    trail = catch(member, "trail", {"detail-type": ["AWS API Call via CloudTrail"]})
+    restore = sts.assume_as_service("lambda.amazonaws.com", hub_role(aws, hub, "RestoreFunction"), "restore", REGION)
+    assert restore is not None
+    hub_clients = aws_clients.Clients(
+        boto3.session.Session(
+            aws_access_key_id=restore.access_key_id,
+            aws_secret_access_key=restore.secret_access_key,
+            aws_session_token=restore.session_token,
+            region_name=REGION,
+        )
+    )
+    first = hub_clients.acting_in(MEMBER, WEST, "inc-first", TARGET_ROLE).lambda_
+    second = hub_clients.acting_in(MEMBER, WEST, "inc-second", TARGET_ROLE).lambda_
+    for there, version in ((first, "2"), (second, "1"), (first, "2")):
+        there.update_alias(FunctionName="checkout", Name="live", FunctionVersion=version)
+    calls = [e for e in received(member, trail, 6, timeout=2) if e["detail"]["eventName"] == "UpdateAlias20150331"]
+    assert [call["detail"]["userIdentity"]["arn"].rsplit("/", 1)[-1] for call in calls] == [
+        "inc-first",
+        "inc-second",
+        "inc-first",
+    ]
 
 
 def test_another_role_of_the_hub_account_may_not(aws: Any, hub: Deployment, tmp_path: Path) -> None:
