@@ -19,6 +19,7 @@ GOALS: list[tuple[str, str, str, Any]] = [
         "<= 1.2",
         lambda v: v <= 1.2,
     ),
+    ("critical_path_calls", "critical_path_calls (triage start -> the change, floor 2)", "<= 5", lambda v: v <= 5),
     ("import_ratio_max", "import_ratio_max (worst handler / import boto3)", "<= 1.5", lambda v: v <= 1.5),
     ("storm_rollbacks", "storm_rollbacks", "= storm_expected_rollbacks", None),
     ("storm_mutating_calls", "storm_mutating_calls", "= floor (one UpdateAlias per rollback)", None),
@@ -30,8 +31,8 @@ GOALS: list[tuple[str, str, str, Any]] = [
 def goals(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     out = {}
     for key, label, text, predicate in GOALS:
-        if key == "member_restore_ratio" and key not in results:
-            continue  # a checkout without members (a baseline) measures no member incident
+        if key in ("member_restore_ratio", "critical_path_calls") and key not in results:
+            continue  # a checkout without members (a baseline) measures no member incident; an old one no path
         value = results.get(key)
         if key == "storm_rollbacks":
             met = value == results.get("storm_expected_rollbacks")
@@ -83,6 +84,15 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 status("member_restore_ratio"),
             ),
         ]
+    if "critical_path_calls" in results:
+        r.append(
+            (
+                "critical_path_calls (triage start -> the change, floor 2)",
+                f"{results['critical_path_calls']:g}",
+                goal("critical_path_calls"),
+                status("critical_path_calls"),
+            )
+        )
     if "workflow" in results:
         r += [
             (

@@ -258,6 +258,7 @@ def _critical_path(
     triage_aws, triage_ops = aws_time(triage_fn, triage.start, triage.end)
     restore_aws, restore_ops = aws_time(restore_fn, restore.start, restored)
     return {
+        **_calls_to_the_change(calls, (triage_fn, restore_fn), triage.start),
         "alarm_to_execution_started": fired - t0,
         "to_triage_start": triage.start - fired,
         "triage_handler": triage.end - triage.start,
@@ -268,6 +269,17 @@ def _critical_path(
         "restore_aws_calls": restore_aws,
         "restore_ops": restore_ops,
     }
+
+
+def _calls_to_the_change(calls: list[Call], functions: tuple[str, ...], started: float) -> dict[str, Any]:
+    """The AWS calls the workflow's functions made from the start of triage up to and including the first mutating
+    call (the change that puts traffic back), in order: the floor is 2 (one read, one change)."""
+    made = sorted((c for c in calls if c.function in functions and c.start >= started), key=lambda c: c.start)
+    change = next((i for i, c in enumerate(made) if c.mutating), None)
+    if change is None:
+        return {}
+    path = made[: change + 1]
+    return {"critical_path_calls": len(path), "critical_path_operations": [f"{c.service}:{c.operation}" for c in path]}
 
 
 def _order_after_restore(
@@ -439,6 +451,11 @@ def _summarise(
         "diagnosis_lag_p50_ms": _median([o["diagnosis_lag_ms"] for o in orders]),
         "notification_lag_p50_ms": _median([o["notification_lag_ms"] for o in orders]),
         "incident_time_to_restore_p50_ms": _median([s.details["incident_time_to_restore_ms"] for s in workflow]),
+        # the AWS calls from triage's start to the change that puts traffic back (goal at most 5; floor 2)
+        "critical_path_calls": _median([p["critical_path_calls"] for p in paths if "critical_path_calls" in p]),
+        "critical_path_operations": next(
+            (p["critical_path_operations"] for p in paths if "critical_path_operations" in p), []
+        ),
         "where_the_time_goes": where,
         "problems": problems,
         "per_incident": [

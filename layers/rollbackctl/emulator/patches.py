@@ -18,6 +18,8 @@
   ``codedeploy.py``, ``ecs.py``, ``beanstalk.py``; CloudFormation stack updates and their ways back:
   ``cloudformation.py``; the operations among them that take time progress through moto's state manager
   (``progress.py``).
+- Step Functions parses a definition once, not on every execution, and keeps its Lambda client
+  (``stepfunctions.py``).
 - A clock scale for Wait states and Retry intervals (1.0 = real seconds, as in AWS; tests use less).
 """
 
@@ -54,6 +56,7 @@ from . import (
     ecs,
     faults,
     identity,
+    stepfunctions,
     sts,
 )
 from .runtime import InProcessRuntime
@@ -353,6 +356,7 @@ def apply(runtime: InProcessRuntime, time_scale: float = 1.0) -> None:
     codebuild.install()
     beanstalk.install()
     cloudtrail.install()
+    stepfunctions.install()
     _originals["update_alias_response"] = LambdaResponse.update_alias
     LambdaResponse.update_alias = _update_alias_response
     _originals["alias_update"] = LambdaAlias.update
