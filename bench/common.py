@@ -64,13 +64,14 @@ def deploy_controller(aws: Any, rate_cap: int = 100_000) -> Controller:
 
 def canary(aws: Any, name: str, alarm: bool = True) -> str:
     """A function with versions 1 and 2 whose alias ``live`` sends 10% to 2 (mid-canary), and its Errors
-    alarm (dimensions FunctionName and Resource = NAME:live). Returns the alarm name."""
+    alarm (dimensions FunctionName and Resource = NAME:live), which sends its tags in its state-change events (tag
+    propagation, as the README advises: no tag lookup before the change). Returns the alarm name."""
     from rollbackctl.emulator import estate
 
     estate.lambda_with_versions(aws, name, 2)
     estate.alias(aws, name, "live", "1", canary=("2", 0.1))
     if alarm:
-        estate.lambda_errors_alarm(aws, f"{name}-errors", name, "live")
+        estate.lambda_errors_alarm(aws, f"{name}-errors", name, "live", propagate_tags=True)
     return f"{name}-errors"
 
 

@@ -35,6 +35,7 @@ HANDLED = (
 )
 ALARM_STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
 MAX_NAME = 255
+MAX_ALARM_TAGS = 50  # a CloudWatch resource has at most 50 tags
 
 
 class InvalidEvent(ValueError):
@@ -56,6 +57,8 @@ class AlarmChange:
     metrics: list[dict[str, Any]] = field(default_factory=list)
     # composite alarms only
     alarm_rule: str | None = None
+    # the alarm's tags as the event carries them (CloudWatch alarm tag propagation); None: look them up
+    tags: dict[str, str] | None = None
 
     def trigger(self) -> Trigger:
         return Trigger(
@@ -391,6 +394,20 @@ def _stack_status(detail: dict[str, Any], envelope: _Envelope) -> StackStatusCha
     )
 
 
+def _propagated_tags(detail: dict[str, Any]) -> dict[str, str] | None:
+    """The alarm's tags from ``detail.alarmTags`` when CloudWatch says it read them (``alarmTagsStatus`` SUCCESS;
+    CloudWatch User Guide, "Alarm tags in action payloads"); None otherwise, and for anything that is not a map of
+    tag keys to values (1-128 and 0-256 characters), so that the tags are looked up instead."""
+    tags = detail.get("alarmTags")
+    if detail.get("alarmTagsStatus") != "SUCCESS" or not isinstance(tags, dict) or len(tags) > MAX_ALARM_TAGS:
+        return None
+    if not all(
+        isinstance(k, str) and isinstance(v, str) and 0 < len(k) <= 128 and len(v) <= 256 for k, v in tags.items()
+    ):
+        return None
+    return dict(tags)
+
+
 def parse_alarm(event: dict[str, Any]) -> AlarmChange:
     """Validate a CloudWatch Alarm State Change event."""
     detail = _obj(event.get("detail"), "detail")
@@ -427,6 +444,7 @@ def parse_alarm(event: dict[str, Any]) -> AlarmChange:
     if alarm_rule is not None:
         alarm_rule = _text(alarm_rule, "detail.configuration.alarmRule", limit=10240)
     return AlarmChange(
+        tags=_propagated_tags(detail),
         name=name,
         arn=arn,
         state=value,

@@ -137,8 +137,9 @@ def _targets_of_rule(
 
 def resolve(alarm: AlarmChange, cloudwatch: Any, clients: Clients | None = None) -> Resolution:
     """The targets an alarm guards. Raises InvalidTarget for a tag that names no valid target. With ``clients``,
-    metrics that name a target only through AWS (an Auto Scaling group, an environment name) resolve too."""
-    tags = _tags(cloudwatch, alarm.arn)
+    metrics that name a target only through AWS (an Auto Scaling group, an environment name) resolve too. The alarm's
+    tags come from the event when it carries them (tag propagation), and are looked up otherwise."""
+    tags = alarm.tags if alarm.tags is not None else _tags(cloudwatch, alarm.arn)
     if TARGET_TAG in tags:
         return Resolution([checked_target(tags[TARGET_TAG])], "tag", tags)
     found = targets_from_event_metrics(alarm.metrics, alarm.region, alarm.account, clients)

@@ -28,6 +28,30 @@ def test_given_a_composite_alarm_event_when_parsed_then_the_rule_is_kept() -> No
 
 
 @pytest.mark.parametrize(
+    "carried, expected",
+    [
+        ({"alarmTags": {"rollback:mode": "dry-run"}, "alarmTagsStatus": "SUCCESS"}, {"rollback:mode": "dry-run"}),
+        ({"alarmTags": {}, "alarmTagsStatus": "SUCCESS"}, {}),  # read, and the alarm has none (or none kept)
+        ({"alarmTags": {"rollback:mode": "dry-run"}, "alarmTagsStatus": "FAILURE"}, None),
+        ({"alarmTags": {"rollback:mode": "dry-run"}}, None),
+        ({"alarmTags": ["rollback:mode"], "alarmTagsStatus": "SUCCESS"}, None),
+        ({"alarmTags": {"rollback:mode": 1}, "alarmTagsStatus": "SUCCESS"}, None),
+        ({"alarmTags": {f"k{i}": "v" for i in range(51)}, "alarmTagsStatus": "SUCCESS"}, None),
+        ({}, None),
+    ],
+)
+def test_an_alarms_tags_come_from_the_event_only_when_cloudwatch_read_them(
+    carried: dict[str, object], expected: dict[str, str] | None
+) -> None:
+    """None: the tags are looked up (CloudWatch alarm tag propagation; anything else in the event is not trusted)."""
+    event = copy.deepcopy(load_event("alarm-lambda-alias-dimensions.json"))
+    event["detail"].update(carried)
+    alarm = events.parse(event)
+    assert isinstance(alarm, events.AlarmChange)
+    assert alarm.tags == expected
+
+
+@pytest.mark.parametrize(
     "name, state", [("alarm-ok.json", "OK"), ("alarm-insufficient-data.json", "INSUFFICIENT_DATA")]
 )
 def test_given_non_alarm_states_when_parsed_then_the_state_is_reported(name: str, state: str) -> None:

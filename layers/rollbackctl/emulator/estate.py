@@ -68,9 +68,15 @@ def metric_alarm(
     metric: str,
     dimensions: dict[str, str] | None = None,
     tags: dict[str, str] | None = None,
+    propagate_tags: bool = False,
 ) -> str:
-    """An alarm on one metric (state changes come from ``fire``, not from data); returns its ARN."""
+    """An alarm on one metric (state changes come from ``fire``, not from data); returns its ARN. ``propagate_tags``:
+    its state-change events carry its tags (ActionConfiguration.AlarmTagsPropagation)."""
+    extra: dict[str, Any] = {}
+    if propagate_tags:
+        extra["ActionConfiguration"] = {"AlarmTagsPropagation": {"Enabled": True}}
     aws.client("cloudwatch").put_metric_alarm(
+        **extra,
         AlarmName=alarm,
         Namespace=namespace,
         MetricName=metric,
@@ -86,11 +92,16 @@ def metric_alarm(
 
 
 def lambda_errors_alarm(
-    aws: Emulator, alarm: str, function: str, alias_name: str, tags: dict[str, str] | None = None
+    aws: Emulator,
+    alarm: str,
+    function: str,
+    alias_name: str,
+    tags: dict[str, str] | None = None,
+    propagate_tags: bool = False,
 ) -> str:
     """An alarm on the alias's Errors metric: dimensions FunctionName and Resource = NAME:ALIAS."""
     dimensions = {"FunctionName": function, "Resource": f"{function}:{alias_name}"}
-    return metric_alarm(aws, alarm, "AWS/Lambda", "Errors", dimensions, tags)
+    return metric_alarm(aws, alarm, "AWS/Lambda", "Errors", dimensions, tags, propagate_tags)
 
 
 def custom_alarm(aws: Emulator, alarm: str, namespace: str, metric: str, tags: dict[str, str] | None = None) -> str:

@@ -9,7 +9,8 @@
   who the request's credentials say, ``identity.py``).
 - CloudTrail management events for the deploying API calls (see ``cloudtrail.py``).
 - CloudWatch ``PutCompositeAlarm`` (moto's put_metric_alarm already reads AlarmRule; the action was
-  not routed).
+  not routed); both keep the alarm's ``ActionConfiguration``, whose tag propagation puts ``alarmTags`` in the
+  state-change events.
 - Step Functions ``StartExecution`` without a name gets a UUID, as AWS documents (moto named it "None",
   so a second unnamed start failed with ExecutionAlreadyExists).
 - Lambda aliases get a new RevisionId on every update, and UpdateAlias with a stale RevisionId fails with
@@ -164,7 +165,34 @@ def alarm_configuration(alarm: Any) -> dict[str, Any]:
     return {"description": alarm.description or "", "metrics": metrics}
 
 
-def alarm_state_change_detail(alarm: Any, previous: dict[str, Any]) -> dict[str, Any]:
+def _put_metric_alarm(self: Any) -> Any:
+    """PutMetricAlarm / PutCompositeAlarm keep the alarm's ActionConfiguration (moto drops it): DescribeAlarms returns
+    it, and its AlarmTagsPropagation puts the alarm's tags in the state-change events (CloudWatch API Reference,
+    "ActionConfiguration", "AlarmTagsPropagation")."""
+    result = _originals["put_metric_alarm"](self)
+    configuration = self._get_param("ActionConfiguration")
+    alarm = self.cloudwatch_backend.alarms.get(self._get_param("AlarmName"))
+    if alarm is not None:
+        alarm.action_configuration = configuration if isinstance(configuration, dict) else None
+    return result
+
+
+def alarm_tags(alarm: Any, backend: Any) -> dict[str, Any]:
+    """``alarmTags`` and ``alarmTagsStatus`` of a state-change event, when the alarm propagates its tags (CloudWatch
+    User Guide, "Alarm tags in action payloads": the alarm's tags, filtered by IncludedTagKeys or ExcludedTagKeys;
+    keys that begin with ``aws:`` are never propagated); {} when it does not."""
+    propagation = (getattr(alarm, "action_configuration", None) or {}).get("AlarmTagsPropagation") or {}
+    if str(propagation.get("Enabled")).lower() != "true":
+        return {}
+    tags = {k: v for k, v in backend.list_tags_for_resource(alarm.alarm_arn).items() if not k.startswith("aws:")}
+    if propagation.get("IncludedTagKeys"):
+        tags = {k: v for k, v in tags.items() if k in propagation["IncludedTagKeys"]}
+    elif propagation.get("ExcludedTagKeys"):
+        tags = {k: v for k, v in tags.items() if k not in propagation["ExcludedTagKeys"]}
+    return {"alarmTags": tags, "alarmTagsStatus": "SUCCESS"}
+
+
+def alarm_state_change_detail(alarm: Any, previous: dict[str, Any], backend: Any = None) -> dict[str, Any]:
     def state(value: str, reason: str, reason_data: str | None, ts: datetime) -> dict[str, Any]:
         out: dict[str, Any] = {"value": value, "reason": reason, "timestamp": _cw_timestamp(ts)}
         if reason_data and reason_data != "{}":
@@ -176,6 +204,7 @@ def alarm_state_change_detail(alarm: Any, previous: dict[str, Any]) -> dict[str,
         "state": state(alarm.state_value, alarm.state_reason, alarm.state_reason_data, alarm.state_updated_timestamp),
         "previousState": state(previous["value"], previous["reason"], previous["reason_data"], previous["ts"]),
         "configuration": alarm_configuration(alarm),
+        **(alarm_tags(alarm, backend) if backend is not None else {}),
     }
 
 
@@ -198,7 +227,7 @@ def _set_alarm_state(self: Any, alarm_name: str, reason: str, reason_data: str, 
             {
                 "Source": "aws.cloudwatch",
                 "DetailType": "CloudWatch Alarm State Change",
-                "Detail": json.dumps(alarm_state_change_detail(alarm, previous)),
+                "Detail": json.dumps(alarm_state_change_detail(alarm, previous, self)),
                 "Resources": [alarm.alarm_arn],
             }
         ]
@@ -369,6 +398,8 @@ def apply(runtime: InProcessRuntime, time_scale: float = 1.0) -> None:
     CloudWatchBackend.set_alarm_state = _set_alarm_state
     Rule.send_to_targets = _send_to_targets
     WaitFunction._wait_interval = _wait_interval
-    CloudWatchResponse.put_composite_alarm = CloudWatchResponse.put_metric_alarm
+    _originals["put_metric_alarm"] = CloudWatchResponse.put_metric_alarm
+    CloudWatchResponse.put_metric_alarm = _put_metric_alarm
+    CloudWatchResponse.put_composite_alarm = _put_metric_alarm
     retrier_decl.time = _ScaledTime
     _state["applied"] = True
