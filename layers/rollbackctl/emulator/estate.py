@@ -546,10 +546,13 @@ def stack_rollback_failed(
 ) -> None:
     """An update to ``release`` that failed, then ``resource`` failed to roll back: UPDATE_ROLLBACK_FAILED.
     ``persists``: a continued rollback fails again at it until it is fixed (``cloudformation.fix``)."""
-    from . import cloudformation
+    from . import cloudformation, progress
 
-    stack_rolling_back(aws, name, release, "Release", "Resource handler returned message: the update failed")
-    cloudformation.fail_rollback(ACCOUNT, aws.region, name, resource, reason, persists)
+    stack_mid_update(aws, name, release)
+    with progress.held():  # the rollback fails before it can progress (at a fast clock it would finish first)
+        failed = "Resource handler returned message: the update failed"
+        cloudformation.fail_update(ACCOUNT, aws.region, name, "Release", failed)
+        cloudformation.fail_rollback(ACCOUNT, aws.region, name, resource, reason, persists)
 
 
 def stack_alarm(aws: Emulator, alarm: str, stack_arn: str, tags: dict[str, str] | None = None) -> str:
