@@ -7,7 +7,7 @@ beside it exist for queries). The ledger holds one row per (target, version): ``
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .aws import AWS_ERRORS, error_code
@@ -111,8 +111,39 @@ ARTIFACT_PREFIX = "artifact#"  # ledger rows keyed by the artifact, not by a tar
 class Ledger:
     dynamodb: Any
     table: str
+    # One decision's view (triage): a target's rows are read once, in one consistent Query, and what the decision
+    # asks of them next (its last restore, its latest deployment, its known-good and bad versions) is answered from
+    # that read; a write through this ledger forgets the target. Off by default, for a ledger kept across
+    # invocations (Track's): it reads afresh every time.
+    snapshot: bool = False
+    _rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict, repr=False, compare=False)
+
+    def _items(self, target: str) -> list[dict[str, Any]]:
+        if self.snapshot and target in self._rows:
+            return self._rows[target]
+        items: list[dict[str, Any]] = []
+        for page in self.dynamodb.get_paginator("query").paginate(
+            TableName=self.table,
+            KeyConditionExpression="#t = :t",
+            ExpressionAttributeNames={"#t": "target"},
+            ExpressionAttributeValues={":t": {"S": target}},
+            ConsistentRead=True,
+        ):
+            items.extend(page.get("Items", []))
+        if self.snapshot:
+            self._rows[target] = items
+        return items
+
+    def _row(self, target: str, version: str) -> dict[str, Any] | None:
+        if self.snapshot:
+            return next((i for i in self._items(target) if i["version"]["S"] == version), None)
+        item: dict[str, Any] | None = self.dynamodb.get_item(
+            TableName=self.table, Key={"target": {"S": target}, "version": {"S": version}}, ConsistentRead=True
+        ).get("Item")
+        return item
 
     def record(self, target: str, version: str, status: VersionStatus, reason: str) -> None:
+        self._rows.pop(target, None)
         self.dynamodb.put_item(
             TableName=self.table,
             Item={
@@ -125,15 +156,7 @@ class Ledger:
         )
 
     def entries(self, target: str) -> list[LedgerEntry]:
-        items: list[dict[str, Any]] = []
-        for page in self.dynamodb.get_paginator("query").paginate(
-            TableName=self.table,
-            KeyConditionExpression="#t = :t",
-            ExpressionAttributeNames={"#t": "target"},
-            ExpressionAttributeValues={":t": {"S": target}},
-            ConsistentRead=True,
-        ):
-            items.extend(page.get("Items", []))
+        items = self._items(target)
         return [
             LedgerEntry(
                 target=i["target"]["S"],
@@ -148,6 +171,7 @@ class Ledger:
 
     def record_restore(self, target: str, version: str, incident_id: str, restored_at: str) -> None:
         """The last time rollbackctl put this target back, and on what (one row per target)."""
+        self._rows.pop(target, None)
         self.dynamodb.put_item(
             TableName=self.table,
             Item={
@@ -163,6 +187,7 @@ class Ledger:
     def record_deployment(self, target: str, version: str, started_at: str, actor: str) -> Deployment | None:
         """A deployment began on the target; returns the one it replaced (one row per target)."""
         previous = self.latest_deployment(target)
+        self._rows.pop(target, None)
         self.dynamodb.put_item(
             TableName=self.table,
             Item={
@@ -178,9 +203,7 @@ class Ledger:
         return previous
 
     def latest_deployment(self, target: str) -> Deployment | None:
-        item = self.dynamodb.get_item(
-            TableName=self.table, Key={"target": {"S": target}, "version": {"S": "#deployment"}}, ConsistentRead=True
-        ).get("Item")
+        item = self._row(target, "#deployment")
         if not item:
             return None
         return Deployment(
@@ -188,9 +211,7 @@ class Ledger:
         )
 
     def last_restore(self, target: str) -> Restore | None:
-        item = self.dynamodb.get_item(
-            TableName=self.table, Key={"target": {"S": target}, "version": {"S": "#restored"}}, ConsistentRead=True
-        ).get("Item")
+        item = self._row(target, "#restored")
         if not item:
             return None
         return Restore(item["reason"]["S"], item["restored_version"]["S"], item["recorded_at"]["S"])

@@ -190,7 +190,7 @@ def _decide(
         return _ignore(incident, f"rollback is off for {target.arn} ({mode_source})")
     incident.pipeline = pipelines.from_tags(("alarm", found.alarm_tags), ("target", tags))
 
-    ledger = Ledger(clients.dynamodb, settings.ledger_table)
+    ledger = Ledger(clients.dynamodb, settings.ledger_table, snapshot=True)  # one read of the target's rows
     if isinstance(signal, events.ManualRollback):
         try:
             plan = _plan_manual(signal, target, incident.pipeline, clients, ledger)
