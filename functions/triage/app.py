@@ -1,7 +1,8 @@
 """Triage: validate the event, find the guarded target and its known-good version, decide.
 
-Reads AWS and never changes it (its only writes are its claims on the trigger and the deployment, and the
-target's lock). Returns the incident; the workflow's Choice acts on ``decision``.
+Reads AWS and never changes it (its only write is one transaction: its claims on the trigger and the deployment,
+the rate cap's slots and the target's lock when it acts, and the sealed decision). Returns the incident; the
+workflow's Choice acts on ``decision``.
 """
 
 from typing import Any
@@ -26,7 +27,6 @@ CLAIMS = Claims(CLIENTS.dynamodb, SETTINGS.claims_table)
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    CLAIMS.register_lambda_context(context)
     # The workflow hands over {"event": ..., "execution": $$.Execution.Id}; sam local invoke, the bare event.
     if isinstance(event, dict) and set(event) == {"event", "execution"}:
         event, owner = event["event"], str(event["execution"])

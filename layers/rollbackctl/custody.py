@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from .aws import AWS_ERRORS, error_code
 from .model import Incident, utcnow
 
 SEAL_TTL_SECONDS = 24 * 60 * 60 + 3600  # outlives the claims (EventBridge retries for 24 hours) and the bake
@@ -68,21 +67,18 @@ class Custody:
     dynamodb: Any
     table: str
 
-    def seal(self, incident: Incident) -> None:
-        """Triage's decision, written once per incident (a second triage of the same incident id by another
-        execution is refused by the condition)."""
-        try:
-            self.dynamodb.put_item(
-                TableName=self.table,
-                Item=seal_item(incident),
-                ConditionExpression="attribute_not_exists(id) OR #o = :me",
-                ExpressionAttributeNames={"#o": "owner"},
-                ExpressionAttributeValues={":me": {"S": incident.owner}},
-            )
-        except AWS_ERRORS as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                raise ForgedInput(f"incident {incident.incident_id} is sealed by another execution") from None
-            raise
+    def seal_put(self, incident: Incident) -> dict[str, Any]:
+        """Triage's decision, as an item of triage's one transaction: written once per incident (a second triage of
+        the same incident id by another execution fails its condition: ForgedInput)."""
+        return {
+            "Put": {
+                "TableName": self.table,
+                "Item": seal_item(incident),
+                "ConditionExpression": "attribute_not_exists(id) OR #o = :me",
+                "ExpressionAttributeNames": {"#o": "owner"},
+                "ExpressionAttributeValues": {":me": {"S": incident.owner}},
+            }
+        }
 
     def _read(self, keys: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """The items under ``keys``, read consistently in one call (BatchGetItem), by id."""

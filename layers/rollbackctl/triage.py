@@ -6,18 +6,19 @@ is what the restore step executes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from . import accounts, events, kinds, pipelines, targets
 from .aws import AWS_ERRORS, Clients, error_code
-from .claims import Claims
+from .claims import Claim, Claims
 from .config import Settings
 from .controls import read_kill_switch_safely
-from .custody import Custody, seal_item
+from .custody import Custody, ForgedInput
 from .kinds import AlreadyGoingBack, Refusal, Target, TargetKind
-from .locks import Holder, Locks
+from .locks import Holder, Locks, holder_of, lock_key, write_together
 from .model import Incident, PipelineRef, Plan, Trigger, incident_id_for, iso, parse_time, short_version, utcnow
 from .store import IncidentStore, Ledger
 from .tags import MANAGED_TAG, effective_mode, enrolled
@@ -108,11 +109,56 @@ def triage(
     now: Callable[[], datetime] = utcnow,
 ) -> Incident:
     """Decide, then seal the decision for this execution (custody): the later steps act only on what is sealed.
-    A decision to act is sealed together with the target's lock; a duplicate is not sealed (it ends there)."""
-    incident = _decide(event, clients, settings, read_kill_switch, claims, owner, now)
+    The seal, the claims on the trigger and the deployment, and for a decision to act the rate cap's slots and the
+    target's lock are one DynamoDB transaction (``_commit``); a duplicate is not sealed (it ends there)."""
+    pending = _Pending(claims)
+    incident = _decide(event, clients, settings, read_kill_switch, pending, owner, now)
     if incident.decision not in ("act", "duplicate"):
-        Custody(clients.dynamodb, settings.claims_table).seal(incident)
+        incident = _commit(incident, pending, clients, settings)
     return incident
+
+
+@dataclass
+class _Pending:
+    """What triage will write with its decision: the claims it makes on the way (trigger, then deployment)."""
+
+    store: Claims
+    claims: list[Claim] = field(default_factory=list)
+
+
+def _commit(
+    incident: Incident,
+    pending: _Pending,
+    clients: Clients,
+    settings: Settings,
+    acting: Sequence[dict[str, Any]] = (),
+) -> Incident:
+    """Write the decision: the claims, ``acting`` (the rate cap's slots and the target's lock, for a decision to
+    act), then the seal, in one transaction. A claim someone else holds makes the incident a duplicate (nothing
+    written). Returns the incident (or the duplicate); the caller maps a failed ``acting`` item itself."""
+    custody = Custody(clients.dynamodb, settings.claims_table)
+    claims = [pending.store.put(c, incident.owner, incident.incident_id) for c in pending.claims]
+    codes = write_together(clients.dynamodb, [*claims, *acting, custody.seal_put(incident)])
+    if codes is None:
+        return incident
+    failed = next((i for i, code in enumerate(codes) if code == "ConditionalCheckFailed"), None)
+    if failed is None:
+        raise RuntimeError(f"the decision could not be written (DynamoDB cancelled it: {', '.join(codes)})")
+    if failed < len(claims):
+        claim = pending.claims[failed]
+        incidents = IncidentStore(clients.dynamodb, settings.incident_table) if claim.joins else None
+        return _duplicate(incident, pending.store.holder(claim), claim.what, incidents)
+    if failed == len(codes) - 1:
+        raise ForgedInput(f"incident {incident.incident_id} is sealed by another execution")
+    raise _ActingRefused(failed - len(claims))
+
+
+class _ActingRefused(Exception):
+    """Which of the acting items of the transaction failed its condition (a full rate cap, a held lock)."""
+
+    def __init__(self, index: int) -> None:
+        super().__init__(index)
+        self.index = index
 
 
 def _decide(
@@ -120,7 +166,7 @@ def _decide(
     clients: Clients,
     settings: Settings,
     read_kill_switch: Callable[[], str],
-    claims: Claims,
+    pending: _Pending,
     owner: str,
     now: Callable[[], datetime],
 ) -> Incident:
@@ -147,11 +193,11 @@ def _decide(
     outsider = accounts.not_member(account, settings)
     if outsider:
         return _ignore(incident, outsider)
-    holder = claims.claim(
-        f"trigger#{trigger.kind}#{trigger.id}#{trigger.state}#{trigger.time}", owner, incident.incident_id
+    trigger_claim = Claim(
+        f"trigger#{trigger.kind}#{trigger.id}#{trigger.state}#{trigger.time}",
+        f"{trigger.kind} {trigger.name} -> {trigger.state} at {trigger.time}",
     )
-    if holder is not None:
-        return _duplicate(incident, holder, f"{trigger.kind} {trigger.name} -> {trigger.state} at {trigger.time}")
+    pending.claims.append(trigger_claim)  # written with the decision, whatever it is
     try:
         clients = accounts.acting_in(clients, settings, account, region, incident.incident_id)
     except AWS_ERRORS as exc:
@@ -203,7 +249,7 @@ def _decide(
             return _refuse(incident, str(exc))
         forced = " (--force: the known-good rule was overridden)" if signal.force and signal.to_version else ""
         asked = f"rollback asked for by {signal.by} ({signal.why}){forced}"
-        return _guard_and_act(incident, plan, asked, mode, mode_source, read_kill_switch, settings, clients)
+        return _guard_and_act(incident, plan, asked, mode, mode_source, read_kill_switch, settings, clients, pending)
     asked = f"{trigger.kind} {trigger.name} fired"
     if isinstance(signal, events.BadArtifactDeployed):
         concluded, asked = _bad_artifact(signal, incident, target, kind, clients, ledger, settings)
@@ -213,8 +259,11 @@ def _decide(
     judged = _judge_by_history(signal, incident, target, clients, ledger, settings, now, incidents)
     if judged is not None:
         return judged
-    locks = Locks(clients.dynamodb, settings.claims_table)
-    holder = locks.lock_holder(target.arn, owner)
+    # One consistent read: this trigger handled already (a redelivery), or an incident in progress on the target?
+    claimed, lock = pending.store.held(trigger_claim, owner, lock_key(target.arn))
+    if claimed is not None:
+        return _duplicate(incident, claimed, trigger_claim.what)
+    holder = holder_of(lock, owner, now())
     if holder is not None:  # an incident is in progress on this target: this alarm is part of it
         return _duplicate(incident, holder, f"{trigger.kind} {trigger.name} on {target.arn}", incidents)
     try:
@@ -227,14 +276,18 @@ def _decide(
     unenrolled = _goes_back_through(incident, plan, clients, settings)
     if unenrolled:
         return _ignore(incident, unenrolled)
-    holder = claims.claim(f"deployment#{plan.target}#{plan.from_version}", owner, incident.incident_id)
-    if holder is not None:
-        return _duplicate(incident, holder, f"the deployment of {plan.from_version} on {target.arn}", incidents)
+    pending.claims.append(
+        Claim(
+            f"deployment#{plan.target}#{plan.from_version}",
+            f"the deployment of {plan.from_version} on {target.arn}",
+            joins=True,
+        )
+    )
     try:
         _restorable(incident, plan, clients)
     except Refusal as exc:
         return _refuse(incident, str(exc))
-    return _guard_and_act(incident, plan, asked, mode, mode_source, read_kill_switch, settings, clients)
+    return _guard_and_act(incident, plan, asked, mode, mode_source, read_kill_switch, settings, clients, pending)
 
 
 def _bad_artifact(
@@ -324,9 +377,11 @@ def _guard_and_act(
     read_kill_switch: Callable[[], str],
     settings: Settings,
     clients: Clients,
+    pending: _Pending,
 ) -> Incident:
     """The last guards, the same for an alarm, a deployment event and a rollback asked for by hand: the kill
-    switch, dry run, the rate cap, then the target's lock (taken with the sealed decision)."""
+    switch, dry run, then the rate cap and the target's lock, taken in the one transaction that seals the
+    decision with its claims."""
     kill_on, kill_why = read_kill_switch_safely(read_kill_switch, accounts.member_kill_switch(clients))
     if kill_on:
         return _refuse(incident, f"{kill_why}: no change made; would have had to {describe_plan(plan)}")
@@ -334,37 +389,42 @@ def _guard_and_act(
         incident.decision = "dry_run"
         incident.conclude("dry_run", f"dry run ({mode_source}): {asked}: would {describe_plan(plan)}")
         return incident
+    assert incident.target is not None
     locks = Locks(clients.dynamodb, settings.claims_table)
     account = incident.trigger.account or settings.hub_account
-    full = locks.take_rate_slot(
+    slots = locks.rate_slots(
         settings.rate_cap_count,
         settings.rate_cap_window_seconds,
         incident.incident_id,
         account=account,
         global_cap=settings.rate_cap_global_count,
     )
-    if full:
-        count, scope = (
-            (settings.rate_cap_count, f"in account {account}")
-            if full == "account"
-            else (settings.rate_cap_global_count, "across every account of the organization")
-        )
-        return _refuse(
-            incident,
-            f"rate cap reached: {count} rollbacks already in this {settings.rate_cap_window_seconds // 60}-minute "
-            f"window {scope}; paging instead of acting; would have had to {describe_plan(plan)}",
-        )
-    assert incident.target is not None
     incident.decision = "act"
     incident.reason = f"{asked}: {describe_plan(plan)}"
-    holder = locks.lock(incident.target, incident.owner, incident.incident_id, seal=seal_item(incident))
-    if holder is not None:
-        return _refuse(
-            incident,
-            f"incident {holder.incident_id} is acting on {incident.target} right now (it holds "
-            "the target's lock); rollbackctl acts on one deployment of a target at a time",
-        )
-    return incident
+    acting = [item for _, item in slots] + [locks.lock_put(incident.target, incident.owner, incident.incident_id)]
+    try:
+        return _commit(incident, pending, clients, settings, acting)
+    except _ActingRefused as refused:
+        if refused.index < len(slots):
+            full = slots[refused.index][0]
+            count, scope = (
+                (settings.rate_cap_count, f"in account {account}")
+                if full == "account"
+                else (settings.rate_cap_global_count, "across every account of the organization")
+            )
+            _refuse(
+                incident,
+                f"rate cap reached: {count} rollbacks already in this {settings.rate_cap_window_seconds // 60}-minute "
+                f"window {scope}; paging instead of acting; would have had to {describe_plan(plan)}",
+            )
+        else:
+            holder = locks.lock_holder(incident.target, incident.owner) or Holder("?", "?")
+            _refuse(
+                incident,
+                f"incident {holder.incident_id} is acting on {incident.target} right now (it holds "
+                "the target's lock); rollbackctl acts on one deployment of a target at a time",
+            )
+    return incident  # refused: triage seals it with its claims
 
 
 def _plan_manual(
