@@ -20,7 +20,7 @@ from .custody import Custody, digest
 from .kinds import Refusal, RestoreIncomplete
 from .locks import lock_key
 from .model import Incident, Plan, iso, parse_time, utcnow
-from .store import IncidentStore, Ledger
+from .store import Ledger
 
 __all__ = ["RestoreIncomplete", "RestoreTimedOut", "restore"]
 
@@ -78,8 +78,7 @@ def _restore(
         _refused(incident, f"{kill_why}: no change made; would have had to {kind.describe(plan)}")
         return
 
-    # Audit first: the record says what is about to change before it changes.
-    IncidentStore(clients.dynamodb, settings.incident_table).put(incident)
+    # Audit first: the record already says what is about to change (triage wrote it with the decision).
     ledger = Ledger(clients.dynamodb, settings.ledger_table)
     started = ""
     for attempt in range(1, MAX_DECISIONS + 1):

@@ -22,18 +22,24 @@ class IncidentStore:
     table: str
 
     def put(self, incident: Incident) -> None:
-        # UpdateItem, not PutItem: the ``joined`` set that triage adds beside the record must survive.
-        self.dynamodb.update_item(
-            TableName=self.table,
-            Key={"incident_id": {"S": incident.incident_id}},
-            UpdateExpression="SET started_at = :s, #a = :a, #r = :r",
-            ExpressionAttributeNames={"#a": "action", "#r": "record"},
-            ExpressionAttributeValues={
-                ":s": {"S": incident.started_at},
-                ":a": {"S": incident.action or "open"},
-                ":r": {"S": json.dumps(incident.to_dict(), sort_keys=True)},
-            },
-        )
+        self.dynamodb.update_item(**self.update(incident)["Update"])
+
+    def update(self, incident: Incident) -> dict[str, Any]:
+        """Writing the record, as an item of a transaction. UpdateItem, not PutItem: the ``joined`` set that triage
+        adds beside the record must survive."""
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": {"incident_id": {"S": incident.incident_id}},
+                "UpdateExpression": "SET started_at = :s, #a = :a, #r = :r",
+                "ExpressionAttributeNames": {"#a": "action", "#r": "record"},
+                "ExpressionAttributeValues": {
+                    ":s": {"S": incident.started_at},
+                    ":a": {"S": incident.action or "open"},
+                    ":r": {"S": json.dumps(incident.to_dict(), sort_keys=True)},
+                },
+            }
+        }
 
     def join(self, incident_id: str, trigger: Trigger) -> None:
         """Another trigger for the deployment this incident handles joins it (one incident, one message; the

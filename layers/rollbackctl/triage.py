@@ -381,7 +381,7 @@ def _guard_and_act(
 ) -> Incident:
     """The last guards, the same for an alarm, a deployment event and a rollback asked for by hand: the kill
     switch, dry run, then the rate cap and the target's lock, taken in the one transaction that seals the
-    decision with its claims."""
+    decision with its claims and writes the record of what is about to change."""
     kill_on, kill_why = read_kill_switch_safely(read_kill_switch, accounts.member_kill_switch(clients))
     if kill_on:
         return _refuse(incident, f"{kill_why}: no change made; would have had to {describe_plan(plan)}")
@@ -401,7 +401,10 @@ def _guard_and_act(
     )
     incident.decision = "act"
     incident.reason = f"{asked}: {describe_plan(plan)}"
+    # Audit first: the record says what is about to change, written with the decision, before Restore changes it.
+    record = IncidentStore(clients.dynamodb, settings.incident_table).update(incident)
     acting = [item for _, item in slots] + [locks.lock_put(incident.target, incident.owner, incident.incident_id)]
+    acting.append(record)
     try:
         return _commit(incident, pending, clients, settings, acting)
     except _ActingRefused as refused:
