@@ -60,7 +60,7 @@ from . import (
     stepfunctions,
     sts,
 )
-from .runtime import InProcessRuntime
+from .runtime import InProcessRuntime, share_botocore_loader
 
 
 class Clock:
@@ -374,6 +374,7 @@ def apply(runtime: InProcessRuntime, time_scale: float = 1.0) -> None:
     Clock.scale = time_scale
     if _state["applied"]:
         return
+    share_botocore_loader()
     faults.install()
     identity.install()
     sts.install()

@@ -9,6 +9,11 @@ A function's credentials are its execution role's, as Lambda gives them: at cold
 (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN; Lambda Developer Guide, "Defining Lambda function
 permissions with an execution role" and "Using Lambda environment variables"). So the emulator knows every call a
 handler makes as that role's session, named after the function, in process and on ``local-aws`` alike.
+
+Every botocore session in the process shares one loader (``share_botocore_loader``): the service models a new
+client needs are read from disk and decompressed once per process, not again at every container's cold start.
+On AWS each container is its own process and pays that once; ``bench/coldstart.py`` measures it there, in a
+fresh interpreter per function. Loaded models are read-only to botocore (one session's clients share them too).
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
+
+import botocore.loaders
+import botocore.session
 
 from ..config import EMULATOR_SLACK_LOOPBACK
 from . import identity, sts
@@ -196,3 +204,30 @@ def _execution_role_credentials(fn: Any) -> dict[str, str]:
         "AWS_SECRET_ACCESS_KEY": session.secret_access_key,
         "AWS_SESSION_TOKEN": session.session_token,
     }
+
+
+class _SearchPaths(list[str]):
+    """A shared loader's search paths: each boto3 Session adds its own data path again; it is kept once."""
+
+    def append(self, path: str) -> None:
+        if path not in self:
+            super().append(path)
+
+
+_loaders: dict[str | None, botocore.loaders.Loader] = {}
+_loaders_lock = threading.Lock()
+_create_loader = botocore.loaders.create_loader
+
+
+def _shared_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
+    with _loaders_lock:
+        if search_path_string not in _loaders:
+            loader = _create_loader(search_path_string)
+            loader._search_paths = _SearchPaths(loader.search_paths)
+            _loaders[search_path_string] = loader
+        return _loaders[search_path_string]
+
+
+def share_botocore_loader() -> None:
+    """One botocore loader per data path for every session created from now on (see the module's docstring)."""
+    botocore.session.create_loader = _shared_loader  # type: ignore[attr-defined]

@@ -6,10 +6,11 @@ executor parses the definition with ANTLR again on every StartExecution (``Execu
 execution's time here, and builds a new boto3 client (a new botocore session, its handlers and its endpoint
 resolver) for every Lambda task it invokes. Both are set-up, not behaviour:
 
-- the parsed program is cached per definition text. The program is read-only while it is evaluated: every
-  execution's state (the input, the stack, the retry counters, the heap) lives in the execution's own
-  ``Environment``; the one value a component computes lazily, its ``heap_key`` (the name a retrier's counters are
-  stored under in that heap), is computed once before the program is shared, so no two executions race to set it;
+- the parsed program is cached per definition text (CreateStateMachine's validation parses through it too). The
+  program is read-only while it is evaluated: every execution's state (the input, the stack, the retry counters, the
+  heap) lives in the execution's own ``Environment``; the one value a component computes lazily, its ``heap_key``
+  (the name a retrier's counters are stored under in that heap), is computed once before the program is shared, so
+  no two executions race to set it;
 - the Lambda client of a task is kept per region and endpoint (boto3 clients are thread-safe; moto's
   ``boto_client_for`` takes the same fake keys and configuration for every task, and ignores the state's
   credentials).
@@ -31,6 +32,7 @@ from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 
 PROGRAMS_KEPT = 64  # distinct definitions kept parsed (a test session deploys a few, each possibly many times)
 
@@ -93,7 +95,19 @@ def _boto_client_for(region: str, service: str, state_credentials: Any = None) -
         return _clients[key]
 
 
+def _validate_definition(definition: str) -> None:
+    """CreateStateMachine's validation parses through the same cache (so the first execution parses nothing); an
+    invalid definition is refused with moto's own error, InvalidDefinition."""
+    try:
+        program(definition)
+    except Exception:
+        _originals["validate"](definition)
+        raise
+
+
 def install() -> None:
+    _originals["validate"] = StepFunctionsParserBackend._validate_definition
+    StepFunctionsParserBackend._validate_definition = staticmethod(_validate_definition)  # type: ignore[method-assign]
     _originals["boto_client_for"] = lambda_eval_utils.boto_client_for
     _originals["entrypoint"] = ExecutionWorker._get_evaluation_entrypoint
     ExecutionWorker._get_evaluation_entrypoint = _get_evaluation_entrypoint  # type: ignore[method-assign]
