@@ -166,6 +166,17 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                     "",
                 ),
             ]
+    model = results.get("aws_model")
+    if model:
+        cold = f" / {model['p50_cold_ms']} / {model['p50_cold_snapstart_ms']}" if "p50_cold_ms" in model else ""
+        r.append(
+            (
+                "time to restore on AWS, model p50 ms: warm / cold / cold with SnapStart",
+                f"{model['p50_warm_ms']}{cold}",
+                "",
+                "",
+            )
+        )
     return r
 
 

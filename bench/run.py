@@ -31,7 +31,7 @@ from bench import calls
 
 RECORDER = calls.install()
 
-from bench import coldstart, common, cost, report, restore, storm  # noqa: E402
+from bench import aws_model, coldstart, common, cost, report, restore, storm  # noqa: E402
 
 RESULTS = common.ROOT / "bench" / "results.json"
 
@@ -204,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
             f"[bold]alarm storm[/]: {args.storm} events, {args.services} services, {args.canaries} mid-canary"
         )
         _storm_phase(args, results)
+    model = aws_model.estimate(results)
+    if model is not None:
+        results["aws_model"] = model
     results["goals"] = report.goals(results)
     results["seconds"] = round(time.perf_counter() - started, 1)
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench import common, cost, report
+from bench import aws_model, common, cost, report
 from bench.calls import is_mutating
 
 
@@ -80,6 +80,33 @@ def test_goals_and_the_readme_table() -> None:
     table = report.markdown(results)
     assert table.splitlines()[0] == "| measure | value | goal | |"
     assert "| storm_calls_per_event | 1.80 | <= 3 | met |" in table
+
+
+def test_the_aws_model_adds_the_counted_hops_calls_and_code_of_the_path() -> None:
+    results = {
+        "critical_path_operations": ["dynamodb:Query", "lambda:GetAlias", "lambda:UpdateAlias"],
+        "where_the_time_goes": {
+            "workflow_p50_ms": {
+                "triage_handler": 30.0,
+                "triage_aws_calls": 20.0,
+                "restore_until_alias_back": 8.0,
+                "restore_aws_calls": 6.0,
+            }
+        },
+        "coldstart": {"handlers": {"triage": {"median_ms": 300.0}, "restore": {"median_ms": 200.0}}},
+    }
+    model = aws_model.estimate(results)
+    assert model is not None
+    hops = aws_model.HOPS_MS
+    fixed = hops["alarm_to_eventbridge_rule"] + hops["rule_to_start_execution"]
+    tasks = 2 * (hops["state_machine_to_task"] + hops["lambda_invoke_warm"])
+    assert model["calls_ms"] == 6 + 40 + 60 and model["code_ms"] == 12.0
+    assert model["p50_warm_ms"] == round(fixed + tasks + 12 + 106)
+    inits = 2 * hops["lambda_runtime_init"] + aws_model.INIT_CPU_FACTOR * 500
+    assert model["p50_cold_ms"] == round(model["p50_warm_ms"] + inits)
+    assert model["p50_cold_snapstart_ms"] == round(model["p50_warm_ms"] + 2 * hops["snapstart_restore"])
+    assert set(model["assumptions"]) >= set(hops) - {"lambda_invoke_warm"} and model["baselines"]
+    assert aws_model.estimate({"critical_path_operations": []}) is None
 
 
 def test_the_cold_start_targets_are_every_function_with_its_environment() -> None:
