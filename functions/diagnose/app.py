@@ -5,16 +5,17 @@ Read-only and off the critical path: the workflow runs it after traffic is back,
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from rollbackctl.aws import Clients
 from rollbackctl.config import Settings
 from rollbackctl.diagnose import diagnose
 from rollbackctl.model import Incident
+from rollbackctl.tracing import handler_tracer
 
 logger = Logger()
-tracer = Tracer(patch_modules=["botocore"])  # the only library these call; patching all costs cold start
+tracer = handler_tracer()  # Lambda's active tracing; the X-Ray SDK only with TraceAwsCalls=true
 SETTINGS = Settings.from_env()  # where the hub is and who its members are: it reads in the target's account
 CLIENTS = Clients.create()
 

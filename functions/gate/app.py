@@ -6,15 +6,16 @@ The job event carries temporary artifact credentials (artifactCredentials): it i
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from rollbackctl.aws import Clients
 from rollbackctl.config import Settings
 from rollbackctl.gate import judge
+from rollbackctl.tracing import handler_tracer
 
 logger = Logger()
-tracer = Tracer(patch_modules=["botocore"])  # the only library these call; patching all costs cold start
+tracer = handler_tracer()  # Lambda's active tracing; the X-Ray SDK only with TraceAwsCalls=true
 SETTINGS = Settings.from_env()
 CLIENTS = Clients.create()
 

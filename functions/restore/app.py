@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from rollbackctl.aws import Clients
@@ -11,9 +11,10 @@ from rollbackctl.controls import kill_switch_reader
 from rollbackctl.custody import handed
 from rollbackctl.model import Incident
 from rollbackctl.restore import restore
+from rollbackctl.tracing import handler_tracer
 
 logger = Logger()
-tracer = Tracer(patch_modules=["botocore"])  # the only library these call; patching all costs cold start
+tracer = handler_tracer()  # Lambda's active tracing; the X-Ray SDK only with TraceAwsCalls=true
 SETTINGS = Settings.from_env()
 CLIENTS = Clients.create()
 read_kill_switch = kill_switch_reader(CLIENTS.ssm, SETTINGS.kill_switch_parameter)

@@ -3,16 +3,17 @@
 import os
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from rollbackctl.aws import Clients
 from rollbackctl.config import ConfigError, Settings
 from rollbackctl.store import Ledger
+from rollbackctl.tracing import handler_tracer
 from rollbackctl.tracking import track
 
 logger = Logger()
-tracer = Tracer(patch_modules=["botocore"])  # the only library these call; patching all costs cold start
+tracer = handler_tracer()  # Lambda's active tracing; the X-Ray SDK only with TraceAwsCalls=true
 SETTINGS = Settings.from_env()
 # The controller's own roles (comma-separated ARNs): calls made with them are rollbackctl's, not deployments.
 if not (OWN_ROLES := frozenset(a.strip() for a in os.environ.get("OWN_ROLE_ARNS", "").split(",") if a.strip())):

@@ -7,17 +7,18 @@ workflow's Choice acts on ``decision``.
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from rollbackctl.aws import Clients
 from rollbackctl.claims import Claims
 from rollbackctl.config import Settings
 from rollbackctl.controls import kill_switch_reader
+from rollbackctl.tracing import handler_tracer
 from rollbackctl.triage import triage
 
 logger = Logger()
-tracer = Tracer(patch_modules=["botocore"])  # the only library these call; patching all costs cold start
+tracer = handler_tracer()  # Lambda's active tracing; the X-Ray SDK only with TraceAwsCalls=true
 SETTINGS = Settings.from_env()  # fails the cold start when the environment is incomplete
 CLIENTS = Clients.create()
 read_kill_switch = kill_switch_reader(CLIENTS.ssm, SETTINGS.kill_switch_parameter)

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -10,10 +10,11 @@ from rollbackctl.aws import Clients
 from rollbackctl.config import NotifySettings, Settings
 from rollbackctl.custody import handed
 from rollbackctl.notify import Notifier
+from rollbackctl.tracing import handler_tracer
 from rollbackctl.verify import verify
 
 logger = Logger()
-tracer = Tracer(patch_modules=["botocore"])  # not urllib: a traced Slack call would carry the webhook URL
+tracer = handler_tracer()  # Lambda's active tracing; the X-Ray SDK only with TraceAwsCalls=true
 metrics = Metrics()
 SETTINGS = Settings.from_env()
 NOTIFIER = Notifier(Clients.create(), SETTINGS, NotifySettings.from_env())
