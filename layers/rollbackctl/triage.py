@@ -217,6 +217,11 @@ def _decide(
     if away:
         return _ignore(incident, f"{trigger.kind} {trigger.name} names {target.arn}: {away}")
     incident.target = target.arn
+    # One consistent read, before anything else is asked of AWS: this trigger handled already (a redelivery: a
+    # duplicate, nothing more to read), and the target's lock (an incident in progress on it, checked below).
+    claimed, lock = pending.store.held(trigger_claim, owner, lock_key(target.arn))
+    if claimed is not None:
+        return _duplicate(incident, claimed, trigger_claim.what)
     try:
         tags = kind.tags(clients, target)
     except AWS_ERRORS as exc:
@@ -259,10 +264,6 @@ def _decide(
     judged = _judge_by_history(signal, incident, target, clients, ledger, settings, now, incidents)
     if judged is not None:
         return judged
-    # One consistent read: this trigger handled already (a redelivery), or an incident in progress on the target?
-    claimed, lock = pending.store.held(trigger_claim, owner, lock_key(target.arn))
-    if claimed is not None:
-        return _duplicate(incident, claimed, trigger_claim.what)
     holder = holder_of(lock, owner, now())
     if holder is not None:  # an incident is in progress on this target: this alarm is part of it
         return _duplicate(incident, holder, f"{trigger.kind} {trigger.name} on {target.arn}", incidents)

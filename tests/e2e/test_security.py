@@ -123,7 +123,8 @@ def test_a_failure_with_unsealed_input_is_recorded_as_new_and_trusts_nothing_in_
     assert error is None
     assert recorded["incident_id"] != decided["incident_id"] and recorded["action"] == "failed"
     assert "not trusted" in recorded["reason"]
-    assert incidents(aws, controller).get(decided["incident_id"]) is None  # the live incident was not written
+    live = incidents(aws, controller).get(decided["incident_id"])  # as triage wrote it with its decision: untouched
+    assert live is not None and live.to_dict() == decided
     lock = locks.get_item(TableName=claims_table, Key={"id": {"S": f"lock#{CHECKOUT}"}}, ConsistentRead=True)
     assert lock["Item"]["owner"]["S"] == decided["owner"]  # still held by the incident that took it
     [message] = drain_messages(aws, oncall)
