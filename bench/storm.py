@@ -1,6 +1,7 @@
 """Alarm storm: many alarm events for many services at once, as EventBridge delivers them (at least once).
 
-The estate: ``services`` Lambda aliases, each with an Errors alarm. ``canaries`` of them are mid-canary
+The estate: ``services`` Lambda aliases, each with an Errors alarm that sends its tags in its events (tag
+propagation, as the README advises). ``canaries`` of them are mid-canary
 (alias ``live`` on version 1, 10% on version 2); the others are steady on version 1, deployed two days ago
 and recorded good in the ledger, with alarms that fire too (the controller must not touch them: an alarm
 on a target whose deployment is past the watch window pages instead of rolling back).
@@ -58,7 +59,7 @@ def build_estate(aws: Any, controller: Controller, services: int, canaries: int)
         else:
             estate.lambda_with_versions(aws, name, 1)
             estate.alias(aws, name, "live", "1")
-        estate.lambda_errors_alarm(aws, f"{name}-errors", name, "live")
+        estate.lambda_errors_alarm(aws, f"{name}-errors", name, "live", propagate_tags=True)  # as README advises
         plan.append({"name": name, "kind": kind, "alarm": f"{name}-errors"})
     wait_idle(aws, [controller.state_machine])  # the Track function records each CreateAlias first
     two_days_ago = (datetime.now(UTC) - timedelta(days=2)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -75,7 +76,7 @@ def build_events(aws: Any, plan: list[dict[str, Any]], total: int, rng: random.R
     was deployed."""
     from moto.cloudwatch.models import cloudwatch_backends
 
-    from rollbackctl.emulator.patches import alarm_configuration
+    from rollbackctl.emulator.patches import alarm_configuration, alarm_tags
 
     alarms = cloudwatch_backends["123456789012"][aws.region].alarms
     start = datetime.now(UTC)
@@ -105,6 +106,7 @@ def build_events(aws: Any, plan: list[dict[str, Any]], total: int, rng: random.R
                         "state": _state(value, ts),
                         "previousState": _state(previous, previous_ts),
                         "configuration": alarm_configuration(alarm),
+                        **alarm_tags(alarm, cloudwatch_backends["123456789012"][aws.region]),
                     },
                 }
             )

@@ -6,11 +6,12 @@ guard one deployment. Every execution claims two keys, and only the first claima
   deployment event) -- a redelivery, with the same or a new event id, is the same trigger;
 - the deployment: the target and the version that arrived on it.
 
-A claim is a conditional Put in the claims table, written in the same DynamoDB transaction as the decision's seal
-(and, for a decision to act, the rate cap's slots and the target's lock; ``triage``): a decision is recorded with
-its claims, or not at all, in one call. The claimant is the workflow execution, so a Step Functions retry of the
-same execution still owns its claims. (Powertools' idempotency utility writes its record in two calls of its own,
-which cannot join a transaction.)
+A claim is a conditional Put in the claims table. The trigger is claimed first, in one write, so that a redelivery
+or a duplicate stops there (in an alarm storm, most events do); the deployment is claimed in the same DynamoDB
+transaction as the decision's seal (and, for a decision to act, the rate cap's slots, the target's lock and the
+record; ``triage``): a decision is recorded with its claim, or not at all. The claimant is the workflow execution,
+so a Step Functions retry of the same execution still owns its claims. (Powertools' idempotency utility writes its
+record in two calls of its own, which cannot join a transaction.)
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from .aws import AWS_ERRORS, error_code
 from .locks import CLAIM_TTL_SECONDS, Holder
 from .model import utcnow
 
 PREFIX = "claim#"
-READ_ATTEMPTS = 5  # a BatchGetItem that leaves keys unprocessed is asked again this often
 
 
 @dataclass(frozen=True)
@@ -68,23 +69,17 @@ class Claims:
         item = self.dynamodb.get_item(TableName=self.table, Key=claim_key(claim), ConsistentRead=True).get("Item", {})
         return Holder(item.get("owner", {}).get("S", "another execution"), item.get("incident_id", {}).get("S", "?"))
 
-    def held(self, claim: Claim, owner: str, lock: dict[str, Any]) -> tuple[Holder | None, dict[str, Any] | None]:
-        """In one consistent read: who else holds ``claim`` (None: nobody, or ``owner``), and the item under the lock
-        key ``lock`` (the target's lock, for ``locks.holder_of``)."""
-        keys = [claim_key(claim), lock]
-        request: dict[str, Any] = {self.table: {"Keys": keys, "ConsistentRead": True}}
-        found: dict[str, dict[str, Any]] = {}
-        for _ in range(READ_ATTEMPTS):
-            response = self.dynamodb.batch_get_item(RequestItems=request)
-            for item in response.get("Responses", {}).get(self.table, []):
-                found[item["id"]["S"]] = item
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                break
-        else:
-            raise RuntimeError("the claims table left keys unprocessed: whether this is handled already is unknown")
-        claimed = found.get(claim_key(claim)["id"]["S"])
-        holder = None
-        if claimed and claimed.get("owner", {}).get("S") != owner:
-            holder = Holder(claimed.get("owner", {}).get("S", "?"), claimed.get("incident_id", {}).get("S", "?"))
-        return holder, found.get(lock["id"]["S"])
+    def claim(self, claim: Claim, owner: str, incident_id: str) -> Holder | None:
+        """Claim ``claim`` now, in one conditional write: None when ``owner`` holds it (now, or from an earlier
+        try); else who does (DynamoDB returns the item that failed the condition)."""
+        put = self.put(claim, owner, incident_id)["Put"]
+        try:
+            self.dynamodb.put_item(**put, ReturnValuesOnConditionCheckFailure="ALL_OLD")
+        except AWS_ERRORS as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            item = getattr(exc, "response", {}).get("Item")
+            if not item:
+                return self.holder(claim)
+            return Holder(item.get("owner", {}).get("S", "?"), item.get("incident_id", {}).get("S", "?"))
+        return None

@@ -18,7 +18,7 @@ from .config import Settings
 from .controls import read_kill_switch_safely
 from .custody import Custody, ForgedInput
 from .kinds import AlreadyGoingBack, Refusal, Target, TargetKind
-from .locks import Holder, Locks, holder_of, lock_key, write_together
+from .locks import Holder, Locks, write_together
 from .model import Incident, PipelineRef, Plan, Trigger, incident_id_for, iso, parse_time, short_version, utcnow
 from .store import IncidentStore, Ledger
 from .tags import MANAGED_TAG, effective_mode, enrolled
@@ -120,7 +120,8 @@ def triage(
 
 @dataclass
 class _Pending:
-    """What triage will write with its decision: the claims it makes on the way (trigger, then deployment)."""
+    """What triage will write with its decision: the claims it makes on the way (the deployment's; the trigger's
+    was written first, alone)."""
 
     store: Claims
     claims: list[Claim] = field(default_factory=list)
@@ -197,7 +198,10 @@ def _decide(
         f"trigger#{trigger.kind}#{trigger.id}#{trigger.state}#{trigger.time}",
         f"{trigger.kind} {trigger.name} -> {trigger.state} at {trigger.time}",
     )
-    pending.claims.append(trigger_claim)  # written with the decision, whatever it is
+    # First, in one conditional write: a redelivery, or the same transition under a new event id, stops here.
+    holder = pending.store.claim(trigger_claim, owner, incident.incident_id)
+    if holder is not None:
+        return _duplicate(incident, holder, trigger_claim.what)
     try:
         clients = accounts.acting_in(clients, settings, account, region, incident.incident_id)
     except AWS_ERRORS as exc:
@@ -217,11 +221,11 @@ def _decide(
     if away:
         return _ignore(incident, f"{trigger.kind} {trigger.name} names {target.arn}: {away}")
     incident.target = target.arn
-    # One consistent read, before anything else is asked of AWS: this trigger handled already (a redelivery: a
-    # duplicate, nothing more to read), and the target's lock (an incident in progress on it, checked below).
-    claimed, lock = pending.store.held(trigger_claim, owner, lock_key(target.arn))
-    if claimed is not None:
-        return _duplicate(incident, claimed, trigger_claim.what)
+    if not isinstance(signal, events.ManualRollback):  # (a rollback asked for by hand is refused by the lock)
+        holder = Locks(clients.dynamodb, settings.claims_table).lock_holder(target.arn, owner)
+        if holder is not None:  # an incident is in progress on this target: this alarm is part of it
+            incidents = IncidentStore(clients.dynamodb, settings.incident_table)
+            return _duplicate(incident, holder, f"{trigger.kind} {trigger.name} on {target.arn}", incidents)
     try:
         tags = kind.tags(clients, target)
     except AWS_ERRORS as exc:
@@ -264,9 +268,6 @@ def _decide(
     judged = _judge_by_history(signal, incident, target, clients, ledger, settings, now, incidents)
     if judged is not None:
         return judged
-    holder = holder_of(lock, owner, now())
-    if holder is not None:  # an incident is in progress on this target: this alarm is part of it
-        return _duplicate(incident, holder, f"{trigger.kind} {trigger.name} on {target.arn}", incidents)
     try:
         plan = _plan(kind, target, incident, clients, ledger)
     except AlreadyGoingBack as exc:  # recorded, never fought
