@@ -85,14 +85,17 @@ def elsewhere(target_account: str, target_region: str, account: str, region: str
 
 def member_kill_switch(clients: Clients) -> tuple[str, Callable[[], str]] | None:
     """The kill switch of the member account and region the clients act in (None for the hub's own, whose kill
-    switch is the hub's): read through the member's role, cached as the hub's is."""
+    switch is the hub's): read through the member's role, cached as the hub's is, once per container for that
+    account and region (the cache is shared by the incidents there; a read is signed by the incident making it)."""
     if not clients.in_member:
         return None
-    provider = clients.cache.get("kill_switch")
+    shared = clients.shared
+    provider = shared.cache.get("kill_switch")
     if provider is None:
-        provider = clients.cache.setdefault("kill_switch", SSMProvider(boto3_client=clients.member_ssm))
+        provider = shared.cache.setdefault("kill_switch", SSMProvider(boto3_client=shared.member_ssm))
 
     def read() -> str:
-        return str(provider.get(MEMBER_KILL_SWITCH, max_age=KILL_SWITCH_MAX_AGE))
+        with clients.signing():
+            return str(provider.get(MEMBER_KILL_SWITCH, max_age=KILL_SWITCH_MAX_AGE))
 
     return f"the kill switch of {clients.where}", read

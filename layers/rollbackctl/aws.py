@@ -7,7 +7,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import boto3
@@ -193,6 +193,20 @@ class Clients:
     @property
     def region(self) -> str:
         return str(self._region or "")
+
+    @property
+    def shared(self) -> Clients:
+        """The clients these share with other incidents in the same account and region (themselves when they act
+        for no incident in particular): for what a library keeps across invocations, such as a cache, whose calls
+        then sign under ``signing()``."""
+        return self._signed[0] if self._signed is not None else self
+
+    def signing(self) -> AbstractContextManager[None]:
+        """Calls made through the shared clients inside this block sign as these clients' own session."""
+        if self._signed is None:
+            return nullcontext()
+        _, signing, credentials = self._signed
+        return signing.using(credentials)
 
     @property
     def in_member(self) -> bool:
