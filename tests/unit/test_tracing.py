@@ -16,7 +16,8 @@ PROBE = (
 
 
 def probe(value: str | None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "TRACE_AWS_CALLS"}
+    # a fresh function's environment: none of what the emulator's in-process functions left behind (set empty)
+    env = {k: v for k, v in os.environ.items() if v and not k.startswith("POWERTOOLS_") and k != "TRACE_AWS_CALLS"}
     env.update({"POWERTOOLS_TRACE_DISABLED": "true", "AWS_REGION": "us-east-1"})
     if value is not None:
         env["TRACE_AWS_CALLS"] = value
