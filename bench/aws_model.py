@@ -102,6 +102,11 @@ def estimate(results: dict[str, Any]) -> dict[str, Any] | None:
         + code_ms
         + calls_ms
     )
+    if "member" in results:  # the same incident in a member account: each of Triage and Restore assumes its role
+        member = warm + tasks * CALL_MS["sts:AssumeRole"]
+        out_member = {"p50_member_warm_ms": round(member), "member_ratio": round(member / warm, 3)}
+    else:
+        out_member = {}
     handlers = ((results.get("coldstart") or {}).get("handlers")) or {}
     imports = {name: handlers.get(name, {}).get("median_ms") for name in ("triage", "restore")}
     out: dict[str, Any] = {
@@ -113,6 +118,7 @@ def estimate(results: dict[str, Any]) -> dict[str, Any] | None:
         "call_ms": {op: CALL_MS.get(op, DEFAULT_CALL_MS) for op in operations},
         "assumptions": ASSUMPTIONS,
         "baselines": BASELINES,
+        **out_member,
     }
     if all(imports.values()):
         init = {name: HOPS_MS["lambda_runtime_init"] + INIT_CPU_FACTOR * float(ms) for name, ms in imports.items()}

@@ -108,6 +108,10 @@ def test_the_aws_model_adds_the_counted_hops_calls_and_code_of_the_path() -> Non
     assert model["p50_cold_ms"] == round(model["p50_warm_ms"] + inits)
     assert model["p50_cold_snapstart_ms"] == round(model["p50_warm_ms"] + 2 * hops["snapstart_restore"])
     assert set(model["assumptions"]) >= set(hops) - {"lambda_invoke_warm"} and model["baselines"]
+    assert "p50_member_warm_ms" not in model
+    member = aws_model.estimate({**results, "member": {"p50_ms": 1.0}})
+    assert member is not None
+    assert member["p50_member_warm_ms"] == round(model["p50_warm_ms"] + 2 * aws_model.CALL_MS["sts:AssumeRole"])
     assert aws_model.estimate({"critical_path_operations": []}) is None
 
 
