@@ -114,7 +114,10 @@ bandit: $(VENV)/.installed ## bandit on the Lambda code, the domain package and 
 
 static: cfn-lint checkov bandit ## every static security check (make -k static lists them all)
 
-test: lint typecheck asl sam-validate static sam-build pytest ## every quality gate
+# The four tool environments are independent: built side by side (the slowest step of a fresh clone), then every gate.
+test: ## every quality gate
+	$(MAKE) --no-print-directory -j4 --output-sync=target setup
+	$(MAKE) --no-print-directory lint typecheck asl sam-validate static sam-build pytest
 
 clean: ## remove the environments and build output
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) node_modules .aws-sam .mypy_cache .ruff_cache .pytest_cache reports
