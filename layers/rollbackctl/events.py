@@ -141,6 +141,8 @@ class PipelineFailure:
     envelope: _Envelope
 
     def trigger(self) -> Trigger:
+        """Named PIPELINE/STAGE/ACTION (none of the three may hold a '/'); the reason is the error code, then the
+        summary (``split_pipeline_reason`` reads them back)."""
         where = f"/{self.stage}/{self.action}" if self.action else (f"/{self.stage}" if self.stage else "")
         reason = " ".join(p for p in (self.error_code, self.summary) if p)
         return Trigger(
@@ -154,6 +156,23 @@ class PipelineFailure:
             self.envelope.region,
             self.envelope.account,
         )
+
+
+# CodePipeline's FailureType values: what detail.execution-result.error-code holds (DESIGN.md, event shapes)
+PIPELINE_FAILURE_TYPES = (
+    "JobFailed",
+    "ConfigurationError",
+    "PermissionError",
+    "RevisionOutOfSync",
+    "RevisionUnavailable",
+    "SystemUnavailable",
+)
+
+
+def split_pipeline_reason(reason: str) -> tuple[str, str]:
+    """(error code, summary) of a pipeline trigger's reason; ('', reason) when it carries no error code."""
+    code, _, summary = reason.partition(" ")
+    return (code, summary) if code in PIPELINE_FAILURE_TYPES else ("", reason)
 
 
 @dataclass

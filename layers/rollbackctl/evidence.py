@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import kinds
+from . import events, kinds
 from .aws import AWS_ERRORS, Clients, error_code
 from .model import Incident
 
@@ -89,6 +89,30 @@ def from_pipeline(clients: Clients, pipeline: str, execution_id: str, region: st
     return found
 
 
+def from_pipeline_event(incident: Incident, region: str) -> list[dict[str, Any]]:
+    """What the failed action's own event said (``detail.execution-result``: its error code and summary), from the
+    trigger itself, so that a source that does not answer takes nothing away from it."""
+    t = incident.trigger
+    code, summary = events.split_pipeline_reason(t.reason)
+    pipeline, _, rest = t.name.partition("/")
+    stage, _, action = rest.partition("/")
+    if not code or not action:
+        return []
+    return [
+        {
+            "source": "codepipeline",
+            "code": code,
+            "message": summary,
+            "summary": summary,
+            "stage": stage,
+            "action": action,
+            "from": "event",
+            "link": f"{CONSOLE.format(region=region)}/codesuite/codepipeline/pipelines/{pipeline}/executions/"
+            f"{t.id}/timeline?region={region}",
+        }
+    ]
+
+
 def from_codebuild(clients: Clients, build_id: str, region: str) -> list[dict[str, Any]]:
     try:
         builds = clients.codebuild.batch_get_builds(ids=[build_id]).get("builds", [])
@@ -129,6 +153,9 @@ def gather(incident: Incident, clients: Clients) -> list[dict[str, Any]]:
     if t.kind == "pipeline" and incident.pipeline is not None:
         pipeline = incident.pipeline.name
         sources.append(("codepipeline", lambda: from_pipeline(clients, pipeline, t.id, region)))
+    if t.kind == "pipeline":
+        # The event's own words, whatever the API answers (kept unless the API told the same failure in full).
+        sources.append(("event", lambda: from_pipeline_event(incident, region)))
     if target is not None:  # what the target's own kind knows (the version's state, the rollout's reason)
         kind = kinds.of(target)
         sources.append((target.kind, lambda: kind.evidence(clients, incident, target)))
@@ -141,4 +168,14 @@ def gather(incident: Incident, clients: Clients) -> list[dict[str, Any]]:
             evidence.extend(read())
         except AWS_ERRORS as exc:
             evidence.append(_missing(source, exc))
-    return evidence
+    return _told_once(evidence)
+
+
+def _told_once(evidence: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Without what the event said of a failure the API then told in full (the same stage, action and code)."""
+
+    def failure(item: dict[str, Any]) -> tuple[Any, ...]:
+        return (item.get("source"), item.get("stage"), item.get("action"), item.get("code"))
+
+    told = {failure(e) for e in evidence if e.get("from") != "event" and not e.get("missing")}
+    return [e for e in evidence if e.get("from") != "event" or failure(e) not in told]

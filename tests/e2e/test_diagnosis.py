@@ -128,16 +128,15 @@ def test_an_alarm_alone_is_alarm_only(aws: Any, controller: Any) -> None:
 def test_a_source_that_does_not_answer_is_missing_evidence_and_the_incident_completes(
     aws: Any, controller: Any, faults: Any
 ) -> None:
+    """The event's own error code and summary still explain the failure (they are not asked of the API)."""
     faults.add("codepipeline", "ListActionExecutions", "AccessDeniedException", "not authorized")
     incident = failed_pipeline(aws, controller, "JobFailed", "boom")
-    assert incident["diagnosis"]["category"] == "unclassified"
-    assert incident["diagnosis"]["evidence"] == [
-        {
-            "source": "codepipeline",
-            "missing": "AccessDeniedException",
-            "message": incident["diagnosis"]["evidence"][0]["message"],
-        }
-    ]
+    diagnosis = incident["diagnosis"]
+    assert diagnosis["category"] == "build-test"
+    assert diagnosis["summary"] == "The Build action of stage Build failed: Build terminated with state: FAILED"
+    missing, said = diagnosis["evidence"]
+    assert missing == {"source": "codepipeline", "missing": "AccessDeniedException", "message": missing["message"]}
+    assert (said["from"], said["code"], said["stage"], said["action"]) == ("event", "JobFailed", "Build", "Build")
     assert incident["action"] == "ignored"
 
 

@@ -197,3 +197,29 @@ def test_an_unreadable_kill_switch_counts_as_on() -> None:
 
     on, why = read_kill_switch_safely(unreadable)
     assert on and "could not be read" in why
+
+
+@pytest.mark.parametrize(
+    "reason, expected",
+    [
+        (
+            "JobFailed Phase: BUILD, Code: COMMAND_EXECUTION_ERROR pytest",
+            ("JobFailed", "Phase: BUILD, Code: COMMAND_EXECUTION_ERROR pytest"),
+        ),
+        ("PermissionError", ("PermissionError", "")),
+        ("Build terminated with state: FAILED", ("", "Build terminated with state: FAILED")),
+        ("", ("", "")),
+    ],
+)
+def test_a_pipeline_triggers_reason_gives_back_its_error_code_and_summary(
+    reason: str, expected: tuple[str, str]
+) -> None:
+    assert events.split_pipeline_reason(reason) == expected
+
+
+def test_a_pipeline_action_failures_trigger_carries_what_its_event_said() -> None:
+    failure = events.parse(load_event("codepipeline-action-failed.json"))
+    assert isinstance(failure, events.PipelineFailure)
+    trigger = failure.trigger()
+    assert trigger.name == "web-pipeline/Build/Build"
+    assert events.split_pipeline_reason(trigger.reason) == ("JobFailed", "Build terminated with state: FAILED")
