@@ -11,10 +11,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from . import events
-from .aws import Clients
+from . import accounts, events, kinds
+from .aws import AWS_ERRORS, Clients, error_code
 from .config import Settings
 from .custody import Custody, ForgedInput, digest
+from .kinds import RestoreIncomplete
 from .locks import Locks
 from .model import Incident, Trigger, incident_id_for, iso, utcnow
 from .notify import Notifier, alarms_of
@@ -32,14 +33,44 @@ def _failure_reason(error: dict[str, Any]) -> str:
     return f"{name}: {str(message)[:1000]}"
 
 
-def incident_from_failure(incident: Incident, error: dict[str, Any]) -> Incident:
-    """The incident a failed step was working on, concluded as failed with the error."""
-    incident.decision = "refuse"
-    incident.conclude(
-        "failed", f"the workflow failed and was paged; state of the target unknown: {_failure_reason(error)}"
-    )
+def incident_from_failure(
+    incident: Incident, error: dict[str, Any], target_state: Callable[[Incident], str | None] | None = None
+) -> Incident:
+    """The incident a failed step was working on, with the error, telling the truth about the target: read back
+    (``target_state``) before anything is written. Restored (a step after the change failed, or one died after its
+    change went through): ``rolled_back``, the failure said; otherwise ``failed``, with what the read-back showed."""
+    why = _failure_reason(error)
     incident.error = {"error": str(error.get("Error", "")), "cause": str(error.get("Cause", ""))[:4000]}
+    state = target_state(incident) if target_state is not None else "state of the target unknown"
+    if state is None:  # restored
+        incident.restored_at = incident.restored_at or iso(utcnow())
+        incident.record_step("restore", "done", "read back after the failure: the target is restored")
+        incident.conclude(
+            "rolled_back", f"{incident.reason}; the target reads back as restored, then the workflow failed: {why}"
+        )
+        return incident
+    incident.decision = "refuse"
+    incident.conclude("failed", f"the workflow failed and was paged; {state}: {why}")
     return incident
+
+
+def target_state(clients: Clients, settings: Settings) -> Callable[[Incident], str | None]:
+    """How a failed incident's target reads back: None when it is restored (its kind's read-back says done); else
+    what is known of it, in words."""
+
+    def read(incident: Incident) -> str | None:
+        plan = incident.plan
+        if incident.decision != "act" or plan is None:
+            return "nothing was changed (no decision to act)"
+        try:
+            state = kinds.of(plan.kind).read_back(accounts.for_incident(clients, settings, incident), plan)
+        except RestoreIncomplete as exc:
+            return f"the target is not restored ({str(exc)[:300]})"
+        except AWS_ERRORS as exc:
+            return f"state of the target unknown (reading it back failed: {error_code(exc) or type(exc).__name__})"
+        return None if state == "done" else f"the target is not restored yet (its read-back says {state})"
+
+    return read
 
 
 def _untrusted(payload: dict[str, Any], error: dict[str, Any], forged: str, execution: str | None) -> Incident:
@@ -100,7 +131,7 @@ def finish(
             raise ForgedInput(forged or "the input is not an incident decided by triage")
         incident = _untrusted(payload, error, forged, execution)
     elif error is not None:
-        incident_from_failure(incident, error)
+        incident_from_failure(incident, error, target_state(clients, settings))
     store = IncidentStore(clients.dynamodb, settings.incident_table)
     earlier = store.get(incident.incident_id)
     if earlier is not None:  # the triggers that joined it so far; on a retry, what was already sent

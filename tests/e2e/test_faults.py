@@ -180,3 +180,32 @@ def test_a_pipeline_step_that_is_denied_is_recorded_and_traffic_still_restored(
     failed = [s for s in incident["steps"] if s["status"] == "failed"]
     assert len(failed) == 1 and "AccessDeniedException" in failed[0]["detail"]
     assert "failed" in drain_messages(aws, oncall)[0]["Message"]
+
+
+# --- a step that fails after the change: the record says what the target reads back as -----------------------
+
+
+def test_with_the_on_call_topic_gone_the_record_says_restored_and_the_failure(aws: Any, controller: Any) -> None:
+    """Restore put the alias back; then the message could not be sent (the topic was deleted). RecordFailure reads
+    the target back before it writes anything: the incident is rolled_back, with the failure, not 'failed'."""
+    alarm = _canary(aws)
+    aws.client("sns").delete_topic(TopicArn=controller.outputs["NotificationTopicArn"])
+    [finished] = fire_and_wait(aws, controller, alarm)
+    assert finished["status"] == "FAILED"  # the workflow could not page: its own alarms on failed executions do
+    assert _alias_restored(aws)
+    [incident] = IncidentStore(aws.client("dynamodb"), controller.outputs["IncidentTableName"]).list()
+    assert incident.action == "rolled_back", incident.reason
+    assert "reads back as restored, then the workflow failed" in incident.reason
+    assert incident.error is not None and incident.restored_at
+
+
+def test_a_failure_before_the_change_is_failed_and_says_the_target_is_not_restored(
+    aws: Any, controller: Any, faults: Any
+) -> None:
+    alarm = _canary(aws)
+    faults.add("lambda", "UpdateAlias", "AccessDeniedException", "not authorized to perform UpdateAlias")
+    fire_and_wait(aws, controller, alarm)
+    assert not _alias_restored(aws)
+    [incident] = IncidentStore(aws.client("dynamodb"), controller.outputs["IncidentTableName"]).list()
+    assert incident.action == "failed"
+    assert "the target is not restored" in incident.reason
