@@ -156,6 +156,16 @@ def gather(incident: Incident, clients: Clients) -> list[dict[str, Any]]:
     if t.kind == "pipeline":
         # The event's own words, whatever the API answers (kept unless the API told the same failure in full).
         sources.append(("event", lambda: from_pipeline_event(incident, region)))
+    if t.kind == "ecs-deployment" and t.reason and target is not None:  # the ECS event's own reason, likewise
+        name = target.name
+        sources.append(
+            (
+                "event",
+                lambda: [
+                    {"source": "ecs", "code": t.state, "message": t.reason[:1000], "service": name, "from": "event"}
+                ],
+            )
+        )
     if target is not None:  # what the target's own kind knows (the version's state, the rollout's reason)
         kind = kinds.of(target)
         sources.append((target.kind, lambda: kind.evidence(clients, incident, target)))
@@ -172,10 +182,17 @@ def gather(incident: Incident, clients: Clients) -> list[dict[str, Any]]:
 
 
 def _told_once(evidence: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Without what the event said of a failure the API then told in full (the same stage, action and code)."""
+    """Without what the event said of a failure the API then told in full (the same stage, action and code, or
+    the same words)."""
 
     def failure(item: dict[str, Any]) -> tuple[Any, ...]:
         return (item.get("source"), item.get("stage"), item.get("action"), item.get("code"))
 
-    told = {failure(e) for e in evidence if e.get("from") != "event" and not e.get("missing")}
-    return [e for e in evidence if e.get("from") != "event" or failure(e) not in told]
+    told = [e for e in evidence if e.get("from") != "event" and not e.get("missing")]
+    failures = {failure(e) for e in told}
+    words = {(e.get("source"), e.get("message")) for e in told}
+    return [
+        e
+        for e in evidence
+        if e.get("from") != "event" or (failure(e) not in failures and (e.get("source"), e.get("message")) not in words)
+    ]

@@ -233,3 +233,28 @@ def test_a_build_that_fails_everywhere_at_length_still_leaves_a_bounded_record(a
         for key in ("input", "output")
     ]
     assert 0 < max(sizes) < 128 * 1024  # every state's payload well under Step Functions' 256 KB
+
+
+def test_the_ecs_events_reason_explains_the_failure_when_the_service_cannot_be_read(aws: Any) -> None:
+    """The ECS event's own reason is evidence: a DescribeServices that fails (here the cluster is gone) is noted as
+    missing and takes nothing away from it."""
+    from rollbackctl.aws import Clients
+    from rollbackctl.diagnosis import classify
+    from rollbackctl.evidence import gather
+    from rollbackctl.model import Incident, Trigger
+
+    event = load_event("ecs-deployment-failed.json")
+    service_arn = event["resources"][0]
+    trigger = Trigger(
+        "ecs-deployment", "web", "ecs-svc/1", "SERVICE_DEPLOYMENT_FAILED", event["time"],
+        event["detail"]["reason"], event["id"], event["region"], event["account"],
+    )  # fmt: skip
+    incident = Incident("inc-20261120T000000-0123abcd", trigger, event["time"], target=service_arn)
+    evidence = gather(incident, Clients(aws.session()))
+    assert [(e["source"], e.get("missing") or e.get("from")) for e in evidence] == [
+        ("ecs", "event"),
+        ("ecs-service", "ClusterNotFoundException"),
+    ]
+    diagnosis = classify(evidence)
+    assert diagnosis.category == "application-health"
+    assert "circuit breaker tripped" in diagnosis.summary
