@@ -11,6 +11,7 @@ from rollbackctl.controls import kill_switch_reader
 from rollbackctl.custody import handed
 from rollbackctl.model import Incident
 from rollbackctl.restore import restore
+from rollbackctl.snapstart import after_restore
 from rollbackctl.tracing import handler_tracer
 
 logger = Logger()
@@ -18,6 +19,16 @@ tracer = handler_tracer()  # Lambda's active tracing; the X-Ray SDK only with Tr
 SETTINGS = Settings.from_env()
 CLIENTS = Clients.create()
 read_kill_switch = kill_switch_reader(CLIENTS.ssm, SETTINGS.kill_switch_parameter)
+
+
+def make_again() -> None:
+    """After a SnapStart restore: fresh credentials and clients in this environment (rollbackctl.snapstart)."""
+    global CLIENTS, read_kill_switch
+    CLIENTS = Clients.create()
+    read_kill_switch = kill_switch_reader(CLIENTS.ssm, SETTINGS.kill_switch_parameter)
+
+
+after_restore(make_again)
 
 
 @logger.inject_lambda_context

@@ -14,6 +14,7 @@ from rollbackctl.aws import Clients
 from rollbackctl.claims import Claims
 from rollbackctl.config import Settings
 from rollbackctl.controls import kill_switch_reader
+from rollbackctl.snapstart import after_restore
 from rollbackctl.tracing import handler_tracer
 from rollbackctl.triage import triage
 
@@ -23,6 +24,17 @@ SETTINGS = Settings.from_env()  # fails the cold start when the environment is i
 CLIENTS = Clients.create()
 read_kill_switch = kill_switch_reader(CLIENTS.ssm, SETTINGS.kill_switch_parameter)
 CLAIMS = Claims(CLIENTS.dynamodb, SETTINGS.claims_table)
+
+
+def make_again() -> None:
+    """After a SnapStart restore: fresh credentials and clients in this environment (rollbackctl.snapstart)."""
+    global CLIENTS, read_kill_switch, CLAIMS
+    CLIENTS = Clients.create()
+    read_kill_switch = kill_switch_reader(CLIENTS.ssm, SETTINGS.kill_switch_parameter)
+    CLAIMS = Claims(CLIENTS.dynamodb, SETTINGS.claims_table)
+
+
+after_restore(make_again)
 
 
 @logger.inject_lambda_context

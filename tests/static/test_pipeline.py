@@ -42,6 +42,8 @@ CREATE_ACTION = {
     "AWS::Lambda::LayerVersion": "lambda:PublishLayerVersion",
     "AWS::Lambda::EventInvokeConfig": "lambda:PutFunctionEventInvokeConfig",
     "AWS::Lambda::ResourcePolicy": "lambda:PutResourcePolicy",
+    "AWS::Lambda::Version": "lambda:PublishVersion",
+    "AWS::Lambda::Alias": "lambda:CreateAlias",
     "AWS::IAM::Role": "iam:CreateRole",
     "AWS::StepFunctions::StateMachine": "states:CreateStateMachine",
     "AWS::Events::Rule": "events:PutRule",

@@ -201,24 +201,27 @@ WORKFLOW_STEPS = ("Triage", "Restore", "Contain", "Diagnose", "Notify", "Verify"
 
 
 def invoke_violations(template: dict[str, Any]) -> list[str]:
-    """Each step of the workflow carries a resource-based policy denying every principal but the state machine."""
+    """Each step of the workflow carries a resource-based policy denying every principal but the state machine, and so
+    does the published alias a step is invoked through (a resource policy is per qualifier)."""
     resources = template["Resources"]
     guarded = {}
     for logical, body in resources.items():
         if body["Type"] != "AWS::Lambda::ResourcePolicy":
             continue
-        function = body["Properties"]["ResourceArn"]["Fn::GetAtt"][0]
+        arn = body["Properties"]["ResourceArn"]
+        resource = arn["Fn::GetAtt"][0] if "Fn::GetAtt" in arn else arn["Ref"]
         for statement in body["Properties"]["PolicyDocument"]["Statement"]:
             only_workflow = statement.get("Condition") == {
                 "ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": ["RollbackStateMachineRole", "Arn"]}}
             }
             if statement["Effect"] == "Deny" and statement["Action"] == "lambda:InvokeFunction" and only_workflow:
-                guarded[function] = logical
+                guarded[resource] = logical
+    aliases = [name for name, body in resources.items() if body["Type"] == "AWS::Lambda::Alias"]
     return [
         f"{step}Function can be invoked by anyone IAM allows"
         for step in WORKFLOW_STEPS
         if f"{step}Function" not in guarded
-    ]
+    ] + [f"{alias} can be invoked by anyone IAM allows" for alias in aliases if alias not in guarded]
 
 
 def test_only_the_workflow_invokes_its_steps(translated: dict[str, Any]) -> None:
@@ -229,3 +232,6 @@ def test_a_step_anyone_may_invoke_is_caught(translated: dict[str, Any]) -> None:
     planted = copy.deepcopy(translated)
     del planted["Resources"]["RestoreInvokePolicy"]
     assert invoke_violations(planted) == ["RestoreFunction can be invoked by anyone IAM allows"]
+    planted = copy.deepcopy(translated)
+    del planted["Resources"]["TriageAliasInvokePolicy"]
+    assert invoke_violations(planted) == ["TriageFunctionAliaslive can be invoked by anyone IAM allows"]

@@ -195,8 +195,8 @@ def _references(value: Any, resources: set[str]) -> set[str]:
             found |= _references(item, resources)
     elif isinstance(value, dict):
         for key, arg in value.items():
-            if key == "Ref" and isinstance(arg, str) and arg in resources:
-                found.add(arg)
+            if key == "Ref" and isinstance(arg, str) and arg.split(".", 1)[0] in resources:
+                found.add(arg.split(".", 1)[0])  # FUNCTION.Alias: the function's published alias (AutoPublishAlias)
             elif key == "Fn::GetAtt":
                 found.add((arg if isinstance(arg, list) else arg.split(".", 1))[0])
             elif key == "Fn::Sub":
@@ -341,7 +341,9 @@ class _Deployer:
         name = p.get("FunctionName") or self.name(logical)
         code_dir = (self.base / p["CodeUri"]).resolve()
         variables = {k: str(v) for k, v in ((p.get("Environment") or {}).get("Variables") or {}).items()}
+        snap_start = p.get("SnapStart") or {}
         response = self.client("lambda").create_function(
+            **({"SnapStart": {"ApplyOn": str(snap_start["ApplyOn"])}} if snap_start.get("ApplyOn") else {}),
             FunctionName=name,
             Runtime=p["Runtime"],
             Role=self.role(logical, LAMBDA_TRUST),
@@ -366,6 +368,14 @@ class _Deployer:
         self.functions[logical] = name
         self.stack.refs[logical] = name
         self.stack.attrs[logical] = {"Arn": response["FunctionArn"]}
+        alias = p.get("AutoPublishAlias")
+        if alias:
+            # SAM's AutoPublishAlias: a version published from the code, and the alias on it (referenced as
+            # FUNCTION.Alias, or by SAM's logical id FUNCTIONAliasALIAS); SAM Developer Guide, AutoPublishAlias.
+            version = lam.publish_version(FunctionName=name)["Version"]
+            alias_arn = lam.create_alias(FunctionName=name, Name=str(alias), FunctionVersion=version)["AliasArn"]
+            self.stack.refs[f"{logical}.Alias"] = self.stack.refs[f"{logical}Alias{alias}"] = alias_arn
+            self.stack.refs[f"{logical}.Version"] = f"{response['FunctionArn']}:{version}"
 
     def state_machine(self, logical: str, p: dict[str, Any]) -> None:
         definition = (self.base / p["DefinitionUri"]).read_text()

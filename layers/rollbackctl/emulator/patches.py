@@ -13,6 +13,8 @@
   state-change events.
 - Step Functions ``StartExecution`` without a name gets a UUID, as AWS documents (moto named it "None",
   so a second unnamed start failed with ExecutionAlreadyExists).
+- Lambda functions keep the SnapStart they were created with (``ApplyOn``; ``OptimizationStatus`` On for their
+  published versions).
 - Lambda aliases get a new RevisionId on every update, and UpdateAlias with a stale RevisionId fails with
   PreconditionFailedException (412), as in AWS.
 - CodePipeline, CodeDeploy, ECS deployments and Elastic Beanstalk environments: see ``codepipeline.py``,
@@ -102,6 +104,23 @@ def _update_alias_response(self: Any) -> Any:
                 "the latest Revision Id"
             )
     return _originals["update_alias_response"](self)
+
+
+def _function_init(self: Any, account_id: str, spec: dict[str, Any], *args: Any, **kwargs: Any) -> None:
+    _originals["function_init"](self, account_id, spec, *args, **kwargs)
+    self.snap_start_apply_on = str((spec.get("SnapStart") or {}).get("ApplyOn") or "None")
+
+
+def _function_configuration(self: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    """The function's SnapStart as created (moto reports it off whatever was asked): ApplyOn as set, and
+    OptimizationStatus On for a published version of a function with ApplyOn PublishedVersions, Off for $LATEST
+    (Lambda API Reference, SnapStart and SnapStartResponse)."""
+    config: dict[str, Any] = _originals["function_configuration"](self, *args, **kwargs)
+    apply_on = getattr(self, "snap_start_apply_on", "None")
+    published = str(self.version) != "$LATEST"
+    status = "On" if apply_on == "PublishedVersions" and published else "Off"
+    config["SnapStart"] = {"ApplyOn": apply_on, "OptimizationStatus": status}
+    return config
 
 
 def _alias_update(self: Any, *args: Any, **kwargs: Any) -> None:
@@ -396,6 +415,10 @@ def apply(runtime: InProcessRuntime, time_scale: float = 1.0) -> None:
     _originals["start_execution"] = StepFunctionsParserBackend.start_execution
     StepFunctionsParserBackend.start_execution = _start_execution
     LambdaFunction._invoke_lambda = _invoke_lambda
+    _originals["function_init"] = LambdaFunction.__init__
+    LambdaFunction.__init__ = _function_init
+    _originals["function_configuration"] = LambdaFunction.get_configuration
+    LambdaFunction.get_configuration = _function_configuration
     CloudWatchBackend.set_alarm_state = _set_alarm_state
     Rule.send_to_targets = _send_to_targets
     WaitFunction._wait_interval = _wait_interval
