@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from rollbackctl.emulator import patches
 from rollbackctl.emulator.demo import subscribe_queue
 from rollbackctl.emulator.faults import FAULTS, Faults
 
@@ -31,7 +32,10 @@ def oncall(aws: Any, controller: Any) -> str:
 @contextlib.contextmanager
 def as_role(aws: Any, name: str) -> Iterator[None]:
     """Act as an operator: assume the IAM role ``name`` (created if needed) and put its credentials in the
-    environment, as `aws sso login` or an assumed profile would; STS then names the caller."""
+    environment, as `aws sso login` or an assumed profile would; STS then names the caller. What the estate set off
+    lands first (Track's cold start sets a function's variables in the process environment for a moment, and a
+    client built meanwhile would take its credentials)."""
+    patches.drain()
     iam = aws.client("iam")
     trust = {
         "Version": "2012-10-17",
