@@ -1,5 +1,6 @@
 """Restore: execute triage's plan, put traffic back on the known-good version, read it back."""
 
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -17,17 +18,19 @@ from rollbackctl.tracing import handler_tracer
 logger = Logger()
 tracer = handler_tracer()  # Lambda's active tracing; the X-Ray SDK only with TraceAwsCalls=true
 SETTINGS = Settings.from_env()
-CLIENTS = Clients.create()
-read_kill_switch = kill_switch_reader(CLIENTS.ssm, SETTINGS.kill_switch_parameter)
+CLIENTS: Clients
+read_kill_switch: Callable[[], str]
 
 
 def make_again() -> None:
-    """After a SnapStart restore: fresh credentials and clients in this environment (rollbackctl.snapstart)."""
+    """The credentials and clients of this environment: made at init, and again after a SnapStart restore
+    (rollbackctl.snapstart)."""
     global CLIENTS, read_kill_switch
     CLIENTS = Clients.create()
     read_kill_switch = kill_switch_reader(CLIENTS.ssm, SETTINGS.kill_switch_parameter)
 
 
+make_again()
 after_restore(make_again)
 
 

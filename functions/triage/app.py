@@ -5,6 +5,7 @@ the rate cap's slots and the target's lock when it acts, and the sealed decision
 workflow's Choice acts on ``decision``.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -21,19 +22,21 @@ from rollbackctl.triage import triage
 logger = Logger()
 tracer = handler_tracer()  # Lambda's active tracing; the X-Ray SDK only with TraceAwsCalls=true
 SETTINGS = Settings.from_env()  # fails the cold start when the environment is incomplete
-CLIENTS = Clients.create()
-read_kill_switch = kill_switch_reader(CLIENTS.ssm, SETTINGS.kill_switch_parameter)
-CLAIMS = Claims(CLIENTS.dynamodb, SETTINGS.claims_table)
+CLIENTS: Clients
+read_kill_switch: Callable[[], str]
+CLAIMS: Claims
 
 
 def make_again() -> None:
-    """After a SnapStart restore: fresh credentials and clients in this environment (rollbackctl.snapstart)."""
+    """The credentials and clients of this environment: made at init, and again after a SnapStart restore
+    (rollbackctl.snapstart)."""
     global CLIENTS, read_kill_switch, CLAIMS
     CLIENTS = Clients.create()
     read_kill_switch = kill_switch_reader(CLIENTS.ssm, SETTINGS.kill_switch_parameter)
     CLAIMS = Claims(CLIENTS.dynamodb, SETTINGS.claims_table)
 
 
+make_again()
 after_restore(make_again)
 
 
