@@ -35,6 +35,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import botocore.endpoint
 from moto.awslambda.models import LambdaAlias, LambdaFunction
 from moto.awslambda.responses import LambdaResponse
 from moto.cloudwatch.models import CloudWatchBackend
@@ -426,4 +427,5 @@ def apply(runtime: InProcessRuntime, time_scale: float = 1.0) -> None:
     CloudWatchResponse.put_metric_alarm = _put_metric_alarm
     CloudWatchResponse.put_composite_alarm = _put_metric_alarm
     retrier_decl.time = _ScaledTime
+    botocore.endpoint.time = _ScaledTime  # the SDK's retry backoff (standard mode) follows the clock too
     _state["applied"] = True

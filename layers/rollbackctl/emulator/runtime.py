@@ -37,7 +37,7 @@ import botocore.session
 
 from ..config import EMULATOR_SLACK_LOOPBACK
 from . import identity, sts
-from .faults import FAULTS
+from .faults import FAULTS, Crash
 
 
 class _ThreadStdout(io.TextIOBase):
@@ -175,8 +175,18 @@ class InProcessRuntime:
             context = LambdaContext(fn.function_name, str(fn.version), fn.function_arn, int(fn.memory_size))
             running = identity.running(fn) if getattr(fn, "role", None) else contextlib.nullcontext()
             with FAULTS.handler(fn.function_name), running:
+                FAULTS.before_invoke(fn.function_name)
                 result = container.handler(event, context)
             payload = json.dumps(result)
+        except Crash as crash:
+            # the sandbox ended without the handler returning: Lambda reports it so and starts the next invocation
+            # in a new one (a cold start)
+            errored = True
+            payload = json.dumps(
+                {"errorType": crash.error, "errorMessage": f"RequestId: {context.aws_request_id} Error: {crash}"}
+            )
+            with self._lock:
+                self.containers.pop((fn.function_name, str(fn.last_modified)), None)
         except Exception as exc:
             errored = True
             payload = json.dumps(
