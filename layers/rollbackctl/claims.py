@@ -23,7 +23,7 @@ from typing import Any
 
 from .aws import AWS_ERRORS, error_code
 from .locks import CLAIM_TTL_SECONDS, Holder
-from .model import utcnow
+from .model import Trigger, utcnow
 
 PREFIX = "claim#"
 
@@ -33,6 +33,14 @@ class Claim:
     key: str  # what is claimed: trigger#KIND#ID#STATE#TIME or deployment#TARGET#VERSION
     what: str  # the same in words, for a duplicate's reason
     joins: bool = False  # a duplicate of it is another trigger for the same deployment: it joins that incident
+
+
+def trigger_claim(trigger: Trigger) -> Claim:
+    """The claim on what fired: the same transition, redelivered or under a new event id, is the same claim."""
+    return Claim(
+        f"trigger#{trigger.kind}#{trigger.id}#{trigger.state}#{trigger.time}",
+        f"{trigger.kind} {trigger.name} -> {trigger.state} at {trigger.time}",
+    )
 
 
 def claim_key(claim: Claim) -> dict[str, dict[str, str]]:

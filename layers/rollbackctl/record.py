@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from . import accounts, events, kinds
 from .aws import AWS_ERRORS, Clients, error_code
+from .claims import Claims, trigger_claim
 from .config import Settings
 from .custody import Custody, ForgedInput, digest
 from .kinds import RestoreIncomplete
@@ -92,6 +94,30 @@ def _untrusted(payload: dict[str, Any], error: dict[str, Any], forged: str, exec
     return incident
 
 
+def _committed(payload: dict[str, Any], clients: Clients, settings: Settings, execution: str | None) -> Incident | None:
+    """Triage ended (a timeout, a crash) after it committed its decision and before it returned, so the failure's
+    input is the raw event again. The trigger's claim names the incident this execution opened; its stored record,
+    still matching its seal, is what this execution decided: the failure is recorded on it (one incident per
+    event, its lock released), not on a new one. None when there is no such record."""
+    if execution is None:
+        return None
+    try:
+        trigger = events.parse(payload).trigger()
+    except events.InvalidEvent:
+        return None
+    holder = Claims(clients.dynamodb, settings.claims_table).holder(trigger_claim(trigger))
+    if holder.owner != execution:
+        return None
+    incident = IncidentStore(clients.dynamodb, settings.incident_table).get(holder.incident_id)
+    if incident is None:  # only a decision to act is recorded with its claims
+        return None
+    try:
+        Custody(clients.dynamodb, settings.claims_table).check_record(incident, execution)
+    except ForgedInput:
+        return None
+    return incident
+
+
 def finish(
     payload: dict[str, Any],
     clients: Clients,
@@ -106,11 +132,66 @@ def finish(
     recorded as a new failed incident that trusts nothing in it, and anything else unsealed is refused (ForgedInput).
 
     Returns the incident record, plus ``verify``: {"needed", "bake_seconds"}; needed when the verify step should
-    check, after the bake, whether the alarms that fired are back to OK (a rollback carried out, on alarms)."""
+    check, after the bake, whether the alarms that fired are back to OK (a rollback carried out, on alarms).
+
+    A failure that cannot be recorded (the incident store itself failing) is paged all the same (fail closed: the
+    message is then the incident's only record)."""
     payload = dict(payload)
     error = payload.pop("error", None)
     if error is not None and not isinstance(error, dict):
         error = {"Error": str(error)}
+    progress = _Progress()
+    try:
+        return _finish(payload, error, clients, settings, notifier, execution, now, progress)
+    except AWS_ERRORS as exc:
+        if error is None or progress.recorded:
+            raise  # RecordAndNotify: the workflow's RecordFailure records and pages it; recorded: the page failed
+        return _unrecorded(payload, error, exc, notifier, execution, now)
+
+
+@dataclass
+class _Progress:
+    recorded: bool = False  # the incident store took the record
+
+
+def _unrecorded(
+    payload: dict[str, Any],
+    error: dict[str, Any],
+    exc: Exception,
+    notifier: Notifier,
+    execution: str | None,
+    now: Callable[[], datetime],
+) -> dict[str, Any]:
+    """Page a failure the incident store could not take: what the payload names, as data only (its seal could not
+    be read, so nothing in it is trusted, read back or acted on), the error, and that it is not recorded."""
+    try:
+        incident = Incident.from_dict(payload) if "incident_id" in payload else None
+    except (KeyError, TypeError, ValueError, AttributeError):
+        incident = None
+    if incident is None:
+        incident = _untrusted(payload, error, "", execution)
+    else:
+        incident_from_failure(incident, error)
+    incident.reason += (
+        f"; NOT RECORDED: the incident store failed ({error_code(exc) or type(exc).__name__}), so this message is the "
+        "incident's only record and nothing in it could be checked against its seal"
+    )
+    notifier.send(incident, "incident", now)
+    out = incident.to_dict()
+    out["verify"] = {"needed": False, "bake_seconds": notifier.channels.verify_bake_seconds}
+    return out
+
+
+def _finish(
+    payload: dict[str, Any],
+    error: dict[str, Any] | None,
+    clients: Clients,
+    settings: Settings,
+    notifier: Notifier,
+    execution: str | None,
+    now: Callable[[], datetime],
+    progress: _Progress,
+) -> dict[str, Any]:
     custody = Custody(clients.dynamodb, settings.claims_table)
     incident: Incident | None = None
     before, forged = "", ""
@@ -126,6 +207,9 @@ def finish(
             if replay is not None:  # a retry of a record step that already ran: what it returned
                 return replay.output
             before = digest(incident)
+    if incident is None and error is not None and not forged:
+        incident = _committed(payload, clients, settings, execution)
+        before = digest(incident) if incident is not None else ""
     if incident is None:
         if error is None:
             raise ForgedInput(forged or "the input is not an incident decided by triage")
@@ -137,6 +221,7 @@ def finish(
     if earlier is not None:  # the triggers that joined it so far; on a retry, what was already sent
         incident.joined, incident.notifications = earlier.joined, earlier.notifications
     store.put(incident)  # recorded even if the message cannot be sent
+    progress.recorded = True
     if before and incident.target:  # only a sealed incident's owner holds (and releases) a lock
         Locks(clients.dynamodb, settings.claims_table).unlock(incident.target, incident.owner)
     if notifier.wants(incident):

@@ -13,7 +13,7 @@ from typing import Any
 
 from . import accounts, events, kinds, pipelines, targets
 from .aws import AWS_ERRORS, Clients, error_code
-from .claims import Claim, Claims
+from .claims import Claim, Claims, trigger_claim
 from .config import Settings
 from .controls import read_kill_switch_safely
 from .custody import Custody, ForgedInput
@@ -194,14 +194,11 @@ def _decide(
     outsider = accounts.not_member(account, settings)
     if outsider:
         return _ignore(incident, outsider)
-    trigger_claim = Claim(
-        f"trigger#{trigger.kind}#{trigger.id}#{trigger.state}#{trigger.time}",
-        f"{trigger.kind} {trigger.name} -> {trigger.state} at {trigger.time}",
-    )
+    fired = trigger_claim(trigger)
     # First, in one conditional write: a redelivery, or the same transition under a new event id, stops here.
-    holder = pending.store.claim(trigger_claim, owner, incident.incident_id)
+    holder = pending.store.claim(fired, owner, incident.incident_id)
     if holder is not None:
-        return _duplicate(incident, holder, trigger_claim.what)
+        return _duplicate(incident, holder, fired.what)
     try:
         clients = accounts.acting_in(clients, settings, account, region, incident.incident_id)
     except AWS_ERRORS as exc:

@@ -209,3 +209,25 @@ def test_a_failure_before_the_change_is_failed_and_says_the_target_is_not_restor
     [incident] = IncidentStore(aws.client("dynamodb"), controller.outputs["IncidentTableName"]).list()
     assert incident.action == "failed"
     assert "the target is not restored" in incident.reason
+
+
+# --- fail closed: the claims store down for the whole incident ---------------------------------------------------
+
+
+@pytest.mark.parametrize("code", ["InternalServerError", "AccessDeniedException", "ReadTimeout"])
+def test_with_the_claims_store_down_nothing_changes_and_on_call_is_paged(
+    aws: Any, controller: Any, oncall: str, faults: Any, code: str
+) -> None:
+    """DynamoDB failing for every call of every function: exactly-once cannot be guaranteed, so nothing changes; the
+    failure cannot be recorded either, so the page says so, and is the incident's only record (issue 17 item 4)."""
+    alarm = _canary(aws)
+    faults.add("dynamodb", None, code, "injected")
+    [finished] = fire_and_wait(aws, controller, alarm)
+    assert finished["status"] == "FAILED"
+    assert not _alias_restored(aws) and faults.applied == []
+    [message] = drain_messages(aws, oncall)
+    assert message["MessageAttributes"]["severity"]["Value"] == "critical"
+    assert message["MessageAttributes"]["action"]["Value"] == "failed"
+    assert "NOT RECORDED" in message["Message"] and alarm in message["Message"]
+    faults.clear()
+    assert IncidentStore(aws.client("dynamodb"), controller.outputs["IncidentTableName"]).list() == []
