@@ -71,7 +71,17 @@ class AlarmChange:
             event_id=self.event_id,
             region=self.region,
             account=self.account,
+            metric=self.watched(),
         )
+
+    def watched(self) -> str:
+        """The metric the alarm watched, from the event's own configuration: its first metricStat's namespace and
+        name ("" for a composite alarm or one on metric math alone)."""
+        for query in self.metrics:
+            metric = (query.get("metricStat") or {}).get("metric") or {}
+            if isinstance(metric, dict) and metric.get("name"):
+                return f"{metric.get('namespace') or ''} {metric['name']}".strip()[:512]
+        return ""
 
 
 def _obj(value: Any, where: str) -> dict[str, Any]:

@@ -20,10 +20,16 @@ def _missing(source: str, exc: Exception) -> dict[str, Any]:
 
 
 def from_alarm(clients: Clients, incident: Incident) -> list[dict[str, Any]]:
+    """The alarm that fired: its metric as DescribeAlarms tells it, else as the state-change event did (the event's
+    own words first: an alarm API that fails is noted as missing, and the diagnosis still has the metric)."""
     t = incident.trigger
-    found = clients.cloudwatch.describe_alarms(AlarmNames=[t.name], AlarmTypes=["MetricAlarm", "CompositeAlarm"])
+    missing: list[dict[str, Any]] = []
+    try:
+        found = clients.cloudwatch.describe_alarms(AlarmNames=[t.name], AlarmTypes=["MetricAlarm", "CompositeAlarm"])
+    except AWS_ERRORS as exc:
+        found, missing = {}, [_missing("alarm", exc)]
     alarms = found.get("MetricAlarms", []) + found.get("CompositeAlarms", [])
-    metric, namespace = "", ""
+    namespace, _, metric = t.metric.rpartition(" ")
     if alarms:
         alarm = alarms[0]
         metric, namespace = str(alarm.get("MetricName") or ""), str(alarm.get("Namespace") or "")
@@ -40,7 +46,8 @@ def from_alarm(clients: Clients, incident: Incident) -> list[dict[str, Any]]:
             "metric": f"{namespace} {metric}".strip(),
             "message": t.reason[:500],
             "link": link,
-        }
+        },
+        *missing,
     ]
 
 

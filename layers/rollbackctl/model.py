@@ -49,6 +49,7 @@ class Trigger:
     event_id: str = ""
     region: str = ""
     account: str = ""
+    metric: str = ""  # an alarm's "Namespace MetricName", as its state-change event says what it watched
 
 
 @dataclass

@@ -51,6 +51,13 @@ def test_an_alarms_tags_come_from_the_event_only_when_cloudwatch_read_them(
     assert alarm.tags == expected
 
 
+def test_an_alarms_trigger_names_the_metric_its_event_says_it_watched() -> None:
+    """Diagnosis keeps it when DescribeAlarms does not answer (issue 17: the event's own fields first)."""
+    metric = events.parse(load_event("alarm-lambda-alias-dimensions.json")).trigger().metric
+    composite = events.parse(load_event("alarm-composite.json")).trigger().metric
+    assert (metric, composite) == ("AWS/Lambda Errors", "")
+
+
 @pytest.mark.parametrize(
     "name, state", [("alarm-ok.json", "OK"), ("alarm-insufficient-data.json", "INSUFFICIENT_DATA")]
 )
