@@ -173,11 +173,11 @@ def stand(aws: Any) -> Iterator[Stand]:
 
 def inject(faults: Faults, row: Row, column: str) -> None:
     function = FUNCTION.format(row.function)
-    if column == "dies-before":
-        faults.crash(function, invocation=row.invocation)
+    if column == "dies-before":  # the process exits before the handler runs (as a crash at init would)
+        faults.crash(function, "Runtime.ExitError", invocation=row.invocation)
         return
-    if column == "dies-after-change":
-        faults.crash(function, after=row.after_change, invocation=row.invocation)
+    if column == "dies-after-change":  # the function times out right after its change went through
+        faults.crash(function, "Sandbox.Timedout", after=row.after_change, invocation=row.invocation)
         return
     dependency, fault = column.split(":")
     services = row.kind.services if dependency == "target" else (dependency,)
