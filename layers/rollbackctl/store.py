@@ -148,18 +148,35 @@ class Ledger:
         ).get("Item")
         return item
 
-    def record(self, target: str, version: str, status: VersionStatus, reason: str) -> None:
+    def record(self, target: str, version: str, status: VersionStatus, reason: str) -> bool:
+        """Mark ``version`` of ``target``; False when it was not written. Bad always wins: "good" is written only
+        where the version is not marked bad, in the same conditional write (a deployment's success that Track reads
+        late, or while an incident marks the version bad, never clears the mark)."""
         self._rows.pop(target, None)
-        self.dynamodb.put_item(
-            TableName=self.table,
-            Item={
-                "target": {"S": target},
-                "version": {"S": version},
-                "status": {"S": status},
-                "recorded_at": {"S": iso(utcnow())},
-                "reason": {"S": reason},
-            },
-        )
+        guard: dict[str, Any] = {}
+        if status != "bad":
+            guard = {
+                "ConditionExpression": "attribute_not_exists(#s) OR #s <> :bad",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": {":bad": {"S": "bad"}},
+            }
+        try:
+            self.dynamodb.put_item(
+                TableName=self.table,
+                Item={
+                    "target": {"S": target},
+                    "version": {"S": version},
+                    "status": {"S": status},
+                    "recorded_at": {"S": iso(utcnow())},
+                    "reason": {"S": reason},
+                },
+                **guard,
+            )
+        except AWS_ERRORS as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
 
     def entries(self, target: str) -> list[LedgerEntry]:
         items = self._items(target)

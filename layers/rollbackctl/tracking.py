@@ -104,8 +104,7 @@ def track(
             notes.append(f"{seen.target}: {seen.version} set by rollbackctl itself, not a deployment")
             continue
         if seen.kind == "succeeded":
-            if not ledger.is_bad(seen.target, seen.version):
-                ledger.record(seen.target, seen.version, "good", "its deployment succeeded")
+            if ledger.record(seen.target, seen.version, "good", "its deployment succeeded"):  # never over a bad mark
                 notes.append(f"{seen.target}: {seen.version} good (deployment succeeded)")
             continue
         previous = ledger.record_deployment(seen.target, seen.version, seen.at, seen.actor)
@@ -115,8 +114,9 @@ def track(
         if previous is None or previous.version == seen.version:
             continue
         served = (parse_time(seen.at) - parse_time(previous.started_at)).total_seconds()
-        if served >= watch_window_seconds and not ledger.is_bad(seen.target, previous.version):
-            ledger.record(seen.target, previous.version, "good", f"served {int(served)} s, past the watch window")
+        if served >= watch_window_seconds and ledger.record(
+            seen.target, previous.version, "good", f"served {int(served)} s, past the watch window"
+        ):
             notes.append(f"{seen.target}: {previous.version} good (served {int(served)} s)")
     return notes
 

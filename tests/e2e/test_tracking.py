@@ -97,6 +97,27 @@ def test_a_successful_codedeploy_deployment_makes_its_version_good(aws: Any, con
     assert ("2", "good") in {(e.version, e.status) for e in ledger(aws, controller).entries(CHECKOUT)}
 
 
+def test_a_success_read_after_an_incident_marked_the_version_bad_leaves_it_bad(aws: Any, controller: Any) -> None:
+    """EventBridge delivers late and more than once: a deployment's success that Track reads after an incident
+    marked that version bad must not clear the mark (the write is conditional: bad always wins)."""
+    estate.lambda_with_versions(aws, "checkout", 2)
+    estate.alias(aws, "checkout", "live", "1")
+    estate.codedeploy_group(aws, "checkout-app", "checkout-live", "Lambda")
+    deployment_id = estate.codedeploy_deployment(
+        aws, "checkout-app", "checkout-live", estate.lambda_appspec("checkout", "live", "1", "2")
+    )
+    patches.drain()
+    book = ledger(aws, controller)
+    book.record(CHECKOUT, "2", "bad", "rolled back by inc-earlier")
+    event = copy.deepcopy(load_event("codedeploy-deployment-failure.json"))
+    event["detail"].update(deploymentId=deployment_id, state="SUCCESS")
+    deliver(aws, controller, event)
+    patches.drain()
+    assert ("2", "bad") in {(e.version, e.status) for e in book.entries(CHECKOUT)}
+    assert book.is_bad(CHECKOUT, "2")
+    assert book.record(CHECKOUT, "2", "good", "anyone's success") is False and book.is_bad(CHECKOUT, "2")
+
+
 def test_a_completed_ecs_deployment_makes_its_task_definition_good(aws: Any, controller: Any) -> None:
     from rollbackctl.emulator import ACCOUNT
     from rollbackctl.emulator import ecs as ecs_model
