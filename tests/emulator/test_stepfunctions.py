@@ -154,3 +154,58 @@ def test_a_shared_program_computes_nothing_lazily_while_executions_run() -> None
     components = list(stepfunctions._components(stepfunctions.program(definition("lazy"))))
     assert len(components) > 20  # states, their Retry and Catch, their paths and selectors
     assert all(component._EvalComponent__heap_key is not None for component in components)
+
+
+# --- RedriveExecution ---------------------------------------------------------------------------------------------
+
+
+def test_a_redriven_execution_reruns_only_its_unsuccessful_step_with_the_input_it_had(
+    machines: tuple[Any, str, str],
+) -> None:
+    sfn, _, _ = machines
+    role = sfn.describe_state_machine(stateMachineArn=machines[1])["roleArn"]
+    steps = {
+        "StartAt": "Before",
+        "States": {
+            "Before": {"Type": "Pass", "Result": "ran", "ResultPath": "$.before", "Next": "Flaky"},
+            "Flaky": {  # no Retry, no Catch: its failure fails the execution
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
+                "Parameters": {"FunctionName": "flaky", "Payload.$": "$"},
+                "ResultSelector": {"attempts.$": "$.Payload.attempts"},
+                "ResultPath": "$.flaky",
+                "Next": "After",
+            },
+            "After": {"Type": "Pass", "Result": "ran", "ResultPath": "$.after", "End": True},
+        },
+    }
+    machine = sfn.create_state_machine(name="redriven", definition=json.dumps(steps), roleArn=role)["stateMachineArn"]
+    arn = sfn.start_execution(stateMachineArn=machine, input=json.dumps({"id": "redrive", "failures": 1}))[
+        "executionArn"
+    ]
+    wait_for_execution(sfn, arn, timeout=60)
+    failed = sfn.describe_execution(executionArn=arn)
+    assert (failed["status"], failed["redriveStatus"], failed["redriveCount"]) == ("FAILED", "REDRIVABLE", 0)
+
+    assert sfn.redrive_execution(executionArn=arn)["redriveDate"]
+    wait_for_execution(sfn, arn, timeout=60)
+    done = sfn.describe_execution(executionArn=arn)
+    assert (done["status"], done["redriveCount"], done["redriveStatus"]) == ("SUCCEEDED", 1, "NOT_REDRIVABLE")
+    assert json.loads(done["output"]) == {
+        "id": "redrive",
+        "failures": 1,
+        "before": "ran",
+        "flaky": {"attempts": 2},
+        "after": "ran",
+    }
+    history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if e["type"].endswith("StateEntered")]
+    assert entered == ["Before", "Flaky", "Flaky", "After"]  # Before, which succeeded, did not run again
+    [redriven] = [e for e in history if e["type"] == "ExecutionRedriven"]
+    assert redriven["executionRedrivenEventDetails"] == {"redriveCount": 1}
+    assert [e["id"] for e in history] == list(range(1, len(history) + 1))  # one history, its ids go on
+
+    with pytest.raises(sfn.exceptions.ExecutionNotRedrivable, match="SUCCEEDED"):
+        sfn.redrive_execution(executionArn=arn)
+    with pytest.raises(sfn.exceptions.ExecutionDoesNotExist):
+        sfn.redrive_execution(executionArn=arn.rsplit(":", 1)[0] + ":nothing-ran-here")

@@ -17,7 +17,7 @@ import contextlib
 import json
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import botocore.handlers
@@ -83,6 +83,17 @@ class Fault:
 
 
 @dataclass
+class Hold:
+    """A handler's call that, once AWS applied it, waits for ``release`` before the handler goes on (``reached``
+    tells the test it got there): what a slow function looks like to whoever acts meanwhile."""
+
+    function: str
+    after: tuple[str, str]
+    reached: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
 class Crash(BaseException):
     """The sandbox ends here (a timeout, out of memory, the process killed): nothing in the handler can catch it,
     as nothing in a real one can. ``after`` None: before the handler runs; else once that call has been applied."""
@@ -101,6 +112,7 @@ class Faults:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self._crashes: list[Crash] = []
+        self._holds: list[Hold] = []
         self.hits: list[tuple[str, str, str]] = []
         # every AWS call a Lambda handler made: (function, service, operation)
         self.calls: list[tuple[str, str, str]] = []
@@ -138,8 +150,27 @@ class Faults:
         with self._lock:
             self._crashes.append(Crash(function, error, after, invocation))
 
+    def hold(self, function: str, after: tuple[str, str]) -> Hold:
+        """The next time ``function`` makes the call ``after`` (service, operation), it waits there once AWS applied
+        it, until the test releases it (at most a minute)."""
+        held = Hold(function, after)
+        with self._lock:
+            self._holds.append(held)
+        return held
+
+    def _take_hold(self, function: str, after: tuple[str, str]) -> Hold | None:
+        with self._lock:
+            for held in self._holds:
+                if (held.function, held.after) == (function, after):
+                    self._holds.remove(held)
+                    return held
+        return None
+
     def clear(self) -> None:
         with self._lock:
+            for held in self._holds:
+                held.release.set()
+            self._holds.clear()
             self._faults.clear()
             self._crashes.clear()
             self.hits.clear()
@@ -220,6 +251,10 @@ def _after_call(model: Any = None, http_response: Any = None, **_: Any) -> None:
     crash = FAULTS._take_crash(function, call)
     if crash is not None:
         raise crash
+    held = FAULTS._take_hold(function, call)
+    if held is not None:
+        held.reached.set()
+        held.release.wait(60)
 
 
 def _before_send(request: Any = None, event_name: str = "", **_: Any) -> Any:
