@@ -78,9 +78,11 @@ class AlarmChange:
         """The metric the alarm watched, from the event's own configuration: its first metricStat's namespace and
         name ("" for a composite alarm or one on metric math alone)."""
         for query in self.metrics:
-            metric = (query.get("metricStat") or {}).get("metric") or {}
-            if isinstance(metric, dict) and metric.get("name"):
-                return f"{metric.get('namespace') or ''} {metric['name']}".strip()[:512]
+            stat = query.get("metricStat")
+            metric = stat.get("metric") if isinstance(stat, dict) else None
+            if isinstance(metric, dict) and isinstance(metric.get("name"), str) and metric["name"]:
+                namespace = metric.get("namespace")
+                return f"{namespace if isinstance(namespace, str) else ''} {metric['name']}".strip()[:512]
         return ""
 
 

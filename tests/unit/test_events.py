@@ -58,6 +58,13 @@ def test_an_alarms_trigger_names_the_metric_its_event_says_it_watched() -> None:
     assert (metric, composite) == ("AWS/Lambda Errors", "")
 
 
+@pytest.mark.parametrize("stat", [True, "m", {"metric": "x"}, {"metric": {"name": 5}}, {"metric": {"name": ""}}])
+def test_a_metric_stat_of_any_other_shape_names_no_metric(stat: object) -> None:
+    event = copy.deepcopy(load_event("alarm-lambda-alias-dimensions.json"))
+    event["detail"]["configuration"]["metrics"] = [{"id": "m1", "metricStat": stat}]
+    assert events.parse(event).trigger().metric == ""
+
+
 @pytest.mark.parametrize(
     "name, state", [("alarm-ok.json", "OK"), ("alarm-insufficient-data.json", "INSUFFICIENT_DATA")]
 )
