@@ -34,7 +34,10 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable outpu
 TemplateOption = Annotated[Path, typer.Option("--template", "-t", help="The SAM template to deploy.")]
 OverridesOption = Annotated[
     list[str] | None,
-    typer.Option("--parameter-overrides", help="Key=Value ... as for sam deploy (repeatable)."),
+    typer.Option(
+        "--parameter-overrides",
+        help="Key=Value Key2=Value2 (or ParameterKey=K,ParameterValue=V), as sam deploy takes them; repeatable.",
+    ),
 ]
 
 
@@ -306,35 +309,73 @@ def run(
     raise typer.Exit(0 if described["status"] == "SUCCEEDED" or record is not None else 1)
 
 
-@app.command()
-def history(
-    stack_name: StackOption = "rollbackctl",
-    limit: Annotated[int, typer.Option(min=1, help="At most this many incidents.")] = 50,
-    account: Annotated[
-        str | None, typer.Option(help="Only incidents of this account (12 digits): a member's, or the hub's.")
-    ] = None,
-    region: Annotated[str | None, typer.Option(help="Only incidents of this region.")] = None,
-    as_json: JsonOption = False,
-) -> None:
-    """Incidents, newest first (every account and region the hub serves, unless --account / --region)."""
-    from .report import history_table
-    from .store import IncidentStore
+AccountOption = Annotated[str | None, typer.Option(help="Only this account (12 digits): a member's, or the hub's.")]
+RegionOption = Annotated[str | None, typer.Option(help="Only this region.")]
 
+
+def _where(account: str | None, region: str | None) -> None:
     if account is not None and not re.fullmatch(r"[0-9]{12}", account):
         fail(f"--account must be a 12-digit account id, got {account!r}")
     if region is not None and not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-[0-9]", region):
         fail(f"--region must be a region name such as us-east-1, got {region!r}")
+
+
+@app.command()
+def history(
+    stack_name: StackOption = "rollbackctl",
+    limit: Annotated[int, typer.Option(min=1, help="At most this many incidents.")] = 50,
+    account: AccountOption = None,
+    region: RegionOption = None,
+    target: Annotated[
+        str | None, typer.Option(help="Only incidents of this target (its ARN, or its short name: NAME:ALIAS, ...).")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only incidents since then: an ISO 8601 time, or an age such as 30m, 12h, 7d.")
+    ] = None,
+    action: Annotated[
+        str | None, typer.Option(help="Only incidents that ended so: rolled_back, refused, failed, dry_run, ignored.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Incidents, newest first (every account and region the hub serves, unless --account / --region)."""
+    from .operations import HistoryFilter
+    from .report import history_table
+    from .store import IncidentStore
+
+    _where(account, region)
+    try:
+        wanted = HistoryFilter.of(account, region, target, since, action)
+    except ValueError as exc:
+        fail(str(exc))
     outputs = stack_outputs(stack_name)
     store = IncidentStore(client("dynamodb"), outputs["IncidentTableName"])
-    incidents = [
-        i
-        for i in store.list(limit if account is None and region is None else 100_000)
-        if (account is None or i.trigger.account == account) and (region is None or i.trigger.region == region)
-    ][:limit]
+    incidents = [i for i in store.list(limit if wanted.everything else 100_000) if wanted.keeps(i)][:limit]
     if as_json:
         print_json([i.to_dict() for i in incidents])
     else:
         out.print(history_table(incidents))
+
+
+@app.command()
+def show(
+    incident_id: Annotated[str, typer.Argument(help="The incident (inc-...), as history lists it.")],
+    stack_name: StackOption = "rollbackctl",
+    as_json: JsonOption = False,
+) -> None:
+    """One incident: what fired, what was decided and changed, why, who was told, and how it was verified."""
+    from .report import print_incident
+    from .store import IncidentStore
+
+    if not re.fullmatch(r"inc-[0-9A-Za-z-]{1,80}", incident_id):
+        fail(f"{incident_id[:100]!r} is not an incident id (inc-..., as history lists them)")
+    outputs = stack_outputs(stack_name)
+    incident = IncidentStore(client("dynamodb"), outputs["IncidentTableName"]).get(incident_id)
+    if incident is None:
+        fail(f"no incident {incident_id} in {outputs['IncidentTableName']} (rollbackctl history lists them)")
+    if as_json:
+        print_json(incident.to_dict())
+    else:
+        print_incident(out, incident)
 
 
 @app.command()
@@ -590,8 +631,35 @@ def invoke(
     raise typer.Exit(1 if errored else 0)
 
 
+OVERRIDES_FLAG = "--parameter-overrides"
+
+
+def sam_style(argv: list[str]) -> list[str]:
+    """``--parameter-overrides`` as ``sam deploy`` takes it: ``K=V K2=V2`` after one flag (Click takes one value per
+    flag), the flag repeated, and ``ParameterKey=K,ParameterValue=V``: every ``=``-token after the flag, up to the
+    next option, becomes one more value of it. A flag with no value is left for Click to refuse."""
+    out: list[str] = []
+    taking = pending = False  # after the flag; the flag seen and no value yet
+    for token in argv:
+        if taking and token != "--" and not token.startswith("-") and "=" in token:  # noqa: S105 - not a secret
+            out += [OVERRIDES_FLAG, token]
+            pending = False
+            continue
+        if pending:
+            out.append(OVERRIDES_FLAG)
+        taking = pending = token == OVERRIDES_FLAG
+        if token.startswith(OVERRIDES_FLAG + "="):  # the flag=its first value, then maybe more
+            out += [OVERRIDES_FLAG, token.split("=", 1)[1]]
+            taking = True
+        elif not taking:
+            out.append(token)
+    if pending:
+        out.append(OVERRIDES_FLAG)
+    return out
+
+
 def main() -> None:
-    app()
+    app(args=sam_style(sys.argv[1:]), prog_name="rollbackctl")
 
 
 if __name__ == "__main__":

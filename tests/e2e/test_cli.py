@@ -51,6 +51,7 @@ def rollbackctl(*args: str, endpoint: str | None = None, timeout: float = 120) -
 
 
 BAKE = 2
+RESTORE_TIMEOUT = 1700
 MEMBER, MEMBER_WEST = "222222222222", "333333333333"
 
 
@@ -65,8 +66,10 @@ def local_aws() -> Iterator[tuple[str, dict[str, str]]]:
             "--port",
             str(port),
             "--deploy",
+            # as sam deploy takes them: several after one flag
             "--parameter-overrides",
             f"VerifyBakeSeconds={BAKE}",
+            f"RestoreTimeoutSeconds={RESTORE_TIMEOUT}",
             # two members, one in another region: the hub serves them, and their stacks are deployed
             "--member",
             MEMBER,
@@ -226,6 +229,16 @@ def messages(endpoint: str, url: str) -> Callable[[], list[dict[str, Any]]]:
         return [json.loads(m["Body"]) for m in got]
 
     return check
+
+
+def test_parameter_overrides_are_taken_as_sam_deploy_takes_them(local_aws: tuple[str, dict[str, str]]) -> None:
+    endpoint, _ = local_aws
+    variables = client(endpoint, "lambda").get_function_configuration(FunctionName="rollbackctl-restore")[
+        "Environment"
+    ]["Variables"]
+    assert variables["RESTORE_TIMEOUT_SECONDS"] == str(RESTORE_TIMEOUT)
+    verify = client(endpoint, "lambda").get_function_configuration(FunctionName="rollbackctl-notify")
+    assert verify["Environment"]["Variables"]["VERIFY_BAKE_SECONDS"] == str(BAKE)
 
 
 def test_alarm_by_dimensions_from_another_process(local_aws: tuple[str, dict[str, str]]) -> None:

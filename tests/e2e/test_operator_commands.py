@@ -1,0 +1,77 @@
+"""The operator's day (issue 18): show one incident, filter the history; bad input is one line, exit 2, nothing
+changed. In process, against the deployed controller (the CLI reads its stack's outputs as it would on AWS)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from rollbackctl.cli import app
+from rollbackctl.emulator import estate
+from rollbackctl.emulator.demo import fire_and_wait
+from rollbackctl.model import iso, utcnow
+
+runner = CliRunner()
+CHECKOUT = "arn:aws:lambda:us-east-1:123456789012:function:checkout:live"
+
+
+def two_incidents(aws: Any, controller: Any) -> tuple[str, str]:
+    """A canary rolled back (checkout), and an alarm on a function with one version, refused (orders)."""
+    estate.lambda_with_versions(aws, "checkout", 2)
+    estate.alias(aws, "checkout", "live", "1", canary=("2", 0.1))
+    estate.lambda_errors_alarm(aws, "checkout-live-errors", "checkout", "live")
+    estate.lambda_with_versions(aws, "orders", 1)
+    estate.alias(aws, "orders", "live", "1")
+    estate.lambda_errors_alarm(aws, "orders-live-errors", "orders", "live")
+    [rolled] = fire_and_wait(aws, controller, "checkout-live-errors")
+    [refused] = fire_and_wait(aws, controller, "orders-live-errors")
+    return json.loads(rolled["output"])["incident_id"], json.loads(refused["output"])["incident_id"]
+
+
+def cli(*args: str) -> Any:
+    return runner.invoke(app, list(args))
+
+
+def test_show_tells_one_incident_as_the_demo_does_and_as_json(aws: Any, controller: Any) -> None:
+    rolled, _ = two_incidents(aws, controller)
+    shown = cli("show", rolled)
+    assert shown.exit_code == 0, shown.output
+    for words in ("alarm checkout-live-errors -> ALARM", "decision: rolled_back", "traffic restored", "on-call"):
+        assert words in shown.stdout
+    record = json.loads(cli("show", rolled, "--json").stdout)
+    assert (record["incident_id"], record["action"], record["target"]) == (rolled, "rolled_back", CHECKOUT)
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["show", "inc-20261202T000000-00000000"], "no incident inc-20261202T000000-00000000"),
+        (["show", "../../etc/passwd"], "is not an incident id"),
+        (["history", "--action", "exploded"], "--action must be one of rolled_back, ignored"),
+        (["history", "--since", "last tuesday"], "--since must be an ISO 8601 time or an age"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(aws: Any, controller: Any, args: list[str], says: str) -> None:
+    result = cli(*args)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and says in result.stderr
+
+
+def test_history_filters_by_target_action_and_time(aws: Any, controller: Any) -> None:
+    rolled, refused = two_incidents(aws, controller)
+
+    def ids(*args: str) -> list[str]:
+        result = cli("history", "--json", *args)
+        assert result.exit_code == 0, result.output
+        return [i["incident_id"] for i in json.loads(result.stdout)]
+
+    assert ids() == [refused, rolled]  # newest first
+    assert ids("--target", CHECKOUT) == [rolled] == ids("--target", "checkout:live")
+    assert ids("--action", "refused") == [refused]
+    assert ids("--action", "rolled_back", "--target", "orders:live") == []
+    assert ids("--since", "1h") == [refused, rolled]
+    assert ids("--since", iso(utcnow())) == []  # both started before now
+    assert ids("--since", "2020-01-01", "--account", "123456789012", "--region", "us-east-1") == [refused, rolled]
