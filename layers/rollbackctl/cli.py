@@ -357,6 +357,35 @@ def history(
 
 
 @app.command()
+def good(
+    target: Annotated[str, typer.Argument(help="The target's ARN (a Lambda alias, an ECS service, ...).")],
+    version: Annotated[str, typer.Argument(help="Its version to trust: a published version, a task definition, ...")],
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why it is good (recorded in the ledger).")] = "",
+    stack_name: StackOption = "rollbackctl",
+) -> None:
+    """Record a known-good version by hand (day one, before any deployment has been watched): who (your IAM
+    identity) and why go in the ledger, and rollbacks then go back to it by the same rules. It must be one of the
+    target's own versions, still restorable, and not marked bad by an incident."""
+    from .aws import Clients
+    from .kinds import Refusal
+    from .operations import mark_good
+    from .store import Ledger
+
+    if not reason.strip():
+        fail("say why it is good: --reason TEXT (it is recorded in the ledger)")
+    outputs = stack_outputs(stack_name)
+    by = caller_identity()
+    clients = Clients.create()
+    try:
+        note = mark_good(clients, Ledger(clients.dynamodb, outputs["LedgerTableName"]), target, version, by, reason)
+    except Refusal as exc:
+        fail(str(exc))
+    except AWS_ERRORS as exc:
+        fail(f"cannot read {target[:300]}: {error_code(exc) or type(exc).__name__}: {exc}", 1)
+    out.print(line(("good", "green"), f" {version} of {target}: {note}"))
+
+
+@app.command()
 def show(
     incident_id: Annotated[str, typer.Argument(help="The incident (inc-...), as history lists it.")],
     stack_name: StackOption = "rollbackctl",

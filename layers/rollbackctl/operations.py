@@ -1,4 +1,4 @@
-"""What the operator commands read and decide (the CLI renders it): history's filters; more to follow."""
+"""What the operator commands read and decide (the CLI renders it): history's filters, a known-good by hand."""
 
 from __future__ import annotations
 
@@ -7,7 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import get_args
 
+from . import kinds
+from .aws import Clients
+from .kinds import Refusal
 from .model import Action, Incident, parse_time, short_target, utcnow
+from .store import Ledger
 
 AGE = re.compile(r"([0-9]{1,6})([mhd])")
 UNITS = {"m": "minutes", "h": "hours", "d": "days"}
@@ -61,3 +65,22 @@ class HistoryFilter:
             and (self.since is None or parse_time(incident.started_at) >= self.since)
             and (self.action is None or (incident.action or "failed") == self.action)
         )
+
+
+def mark_good(clients: Clients, ledger: Ledger, arn: str, version: str, by: str, reason: str) -> str:
+    """Record ``version`` of the target ``arn`` as known-good by hand (day one, before any deployment was watched),
+    with who and why; the same rules then use it. Refusal (nothing written) when the ARN is no kind's, the version
+    is not one the target can go back to, it is not restorable, or an incident marked it bad. Returns the note."""
+    target = kinds.parse(arn)
+    if target is None:
+        raise Refusal(f"{arn[:300]} is not {kinds.labels()}")
+    kind = kinds.of(target)
+    plan = kind.plan_to(clients, target, version)  # its own versions only, in its own words
+    checked = kind.restorable(clients, plan)
+    note = f"marked good by {by}: {' '.join(reason.split())[:500]}"
+    if not ledger.record(target.arn, plan.to_version, "good", note):
+        raise Refusal(
+            f"{plan.to_version} of {target.name} is marked bad in the ledger (an incident rolled it back); a known-bad "
+            "version is not made good by hand; nothing was changed"
+        )
+    return "; ".join((note, *checked.notes))

@@ -75,3 +75,71 @@ def test_history_filters_by_target_action_and_time(aws: Any, controller: Any) ->
     assert ids("--since", "1h") == [refused, rolled]
     assert ids("--since", iso(utcnow())) == []  # both started before now
     assert ids("--since", "2020-01-01", "--account", "123456789012", "--region", "us-east-1") == [refused, rolled]
+
+
+# --- good: a known-good by hand ---------------------------------------------------------------------------------
+
+
+def moved_all_at_once(aws: Any) -> None:
+    """Day one: checkout:live went from 1 to 2 all at once, and rollbackctl never watched 1 serve."""
+    estate.lambda_with_versions(aws, "checkout", 2)
+    estate.alias(aws, "checkout", "live", "2")
+    estate.lambda_errors_alarm(aws, "checkout-live-errors", "checkout", "live")
+
+
+def ledger_rows(aws: Any, controller: Any) -> list[tuple[str, str, str]]:
+    from rollbackctl.store import Ledger
+
+    book = Ledger(aws.client("dynamodb"), controller.outputs["LedgerTableName"])
+    return sorted((e.version, e.status, e.reason) for e in book.entries(CHECKOUT))
+
+
+def test_a_version_marked_good_by_hand_is_what_the_next_rollback_goes_back_to(aws: Any, controller: Any) -> None:
+    from rollbackctl.emulator.demo import recover
+    from tests.e2e.conftest import as_role
+
+    moved_all_at_once(aws)
+    [first] = fire_and_wait(aws, controller, "checkout-live-errors")
+    assert json.loads(first["output"])["action"] == "refused"  # no known-good yet: never guessed
+    with as_role(aws, "dana"):
+        marked = cli("good", CHECKOUT, "1", "--reason", "ran in production for a year before rollbackctl")
+    assert marked.exit_code == 0, marked.output
+    [(version, status, reason)] = [row for row in ledger_rows(aws, controller) if row[0] == "1"]
+    assert (version, status) == ("1", "good")
+    assert "assumed-role/dana/dana-session (STS caller identity)" in reason and "for a year" in reason
+
+    recover(aws, "checkout-live-errors")
+    [second] = fire_and_wait(aws, controller, "checkout-live-errors")
+    incident = json.loads(second["output"])
+    assert (incident["action"], incident["to_version"]) == ("rolled_back", "1")
+    assert aws.client("lambda").get_alias(FunctionName="checkout", Name="live")["FunctionVersion"] == "1"
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["arn:aws:sqs:us-east-1:123456789012:queue", "1"], "is not a Lambda alias ARN"),
+        ([CHECKOUT, "7"], "version 7 of checkout no longer exists"),
+        ([CHECKOUT, "$LATEST"], "is not a published version of checkout"),
+        ([CHECKOUT, "1", "--reason", " "], "say why it is good"),
+    ],
+)
+def test_good_refuses_what_it_cannot_vouch_for_and_changes_nothing(
+    aws: Any, controller: Any, args: list[str], says: str
+) -> None:
+    moved_all_at_once(aws)
+    before = ledger_rows(aws, controller)
+    result = cli("good", *args, *([] if "--reason" in args else ["--reason", "trusted"]))
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count("\n") == 1 and says in result.stderr
+    assert ledger_rows(aws, controller) == before
+
+
+def test_a_version_an_incident_marked_bad_is_not_made_good_by_hand(aws: Any, controller: Any) -> None:
+    from rollbackctl.store import Ledger
+
+    moved_all_at_once(aws)
+    Ledger(aws.client("dynamodb"), controller.outputs["LedgerTableName"]).record(CHECKOUT, "1", "bad", "inc-earlier")
+    result = cli("good", CHECKOUT, "1", "--reason", "I am sure")
+    assert result.exit_code == 2 and "is marked bad in the ledger" in result.stderr
+    assert [row[:2] for row in ledger_rows(aws, controller) if row[0] == "1"] == [("1", "bad")]
