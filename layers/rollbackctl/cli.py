@@ -386,6 +386,45 @@ def good(
 
 
 @app.command()
+def status(
+    stack_name: StackOption = "rollbackctl",
+    account: AccountOption = None,
+    region: RegionOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """What rollbackctl guards right now, in one account and region (default: your credentials'): each target
+    (kind, the alarms that guard it, the version serving, the known-good, the mode), the pipeline stages it
+    blocked and the incident that did, the kill switch (who set it and why), the rate cap's use."""
+    from .aws import Clients
+    from .operations import status as read_status
+    from .report import status_tables
+
+    _where(account, region)
+    outputs = stack_outputs(stack_name)
+    try:
+        me = client("sts").get_caller_identity()["Account"]
+        triage = client("lambda").get_function_configuration(FunctionName=f"{stack_name}-triage")
+    except AWS_ERRORS as exc:
+        fail(f"cannot read the controller {stack_name!r}: {error_code(exc) or type(exc).__name__}", 1)
+    settings = {k: str(v) for k, v in ((triage.get("Environment") or {}).get("Variables") or {}).items()}
+    import boto3
+
+    clients = Clients.create(boto3.session.Session(region_name=region) if region else None)
+    where = str(clients.cloudwatch.meta.region_name)
+    try:
+        found = read_status(
+            Clients.create(), clients, outputs, settings, account or me, where, live=(account or me) == me
+        )
+    except AWS_ERRORS as exc:
+        fail(f"cannot read the status of account {account or me}, {where}: {error_code(exc) or type(exc).__name__}", 1)
+    if as_json:
+        print_json(found.to_dict())
+    else:
+        for table in status_tables(found):
+            out.print(table)
+
+
+@app.command()
 def show(
     incident_id: Annotated[str, typer.Argument(help="The incident (inc-...), as history lists it.")],
     stack_name: StackOption = "rollbackctl",

@@ -1,17 +1,20 @@
-"""What the operator commands read and decide (the CLI renders it): history's filters, a known-good by hand."""
+"""What the operator commands read and decide (the CLI renders it): history's filters, a known-good by hand, the
+status of everything rollbackctl guards. Read-only except ``mark_good``; every read is the operator's own (their
+IAM identity), never the controller's."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import get_args
+from typing import Any, get_args
 
-from . import kinds
-from .aws import Clients
+from . import kinds, pipelines, targets
+from .aws import AWS_ERRORS, Clients, error_code
 from .kinds import Refusal
 from .model import Action, Incident, parse_time, short_target, utcnow
 from .store import Ledger
+from .tags import effective_mode
 
 AGE = re.compile(r"([0-9]{1,6})([mhd])")
 UNITS = {"m": "minutes", "h": "hours", "d": "days"}
@@ -84,3 +87,174 @@ def mark_good(clients: Clients, ledger: Ledger, arn: str, version: str, by: str,
             "version is not made good by hand; nothing was changed"
         )
     return "; ".join((note, *checked.notes))
+
+
+# --- status ---------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Guarded:
+    target: str
+    kind: str
+    name: str
+    account: str
+    region: str
+    alarms: list[str] = field(default_factory=list)
+    serving: str | None = None  # None: mid-change (a canary, a deployment), or not read
+    known_good: str | None = None  # what a rollback now goes back to (the kind's own plan), else the ledger's
+    rollback_now: str = ""  # what a rollback now would do: "to VERSION", or why it is refused
+    mode: str = ""
+    note: str = ""
+
+
+@dataclass
+class Status:
+    where: str
+    targets: list[Guarded]
+    blocked: list[dict[str, Any]]  # pipeline, stage, incident_id, reason
+    kill_switch: dict[str, str]  # value, set (who, when and why, as the parameter's description says)
+    rate_cap: dict[str, dict[str, int]]  # account / global: used, cap, window_seconds
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _why(exc: Exception) -> str:
+    return error_code(exc) or type(exc).__name__
+
+
+def _alarms(clients: Clients) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for page in clients.cloudwatch.get_paginator("describe_alarms").paginate(
+        AlarmTypes=["MetricAlarm", "CompositeAlarm"]
+    ):
+        found += page.get("MetricAlarms", []) + page.get("CompositeAlarms", [])
+    return found
+
+
+def _kill_switch(clients: Clients, name: str) -> dict[str, str]:
+    try:
+        value = str(clients.ssm.get_parameter(Name=name)["Parameter"]["Value"])
+        history = clients.ssm.get_parameter_history(Name=name).get("Parameters", [])
+    except AWS_ERRORS as exc:
+        return {"value": f"unreadable ({_why(exc)}): counts as on", "set": ""}
+    said = str((history[-1] if history else {}).get("Description", ""))
+    # rollbackctl pause / resume describe each value as "VALUE by WHO at WHEN: WHY"; anything else is the stack's
+    return {"value": value, "set": said if said.startswith(f"{value} by ") else "as deployed (never paused)"}
+
+
+def _used(clients: Clients, table: str, key: str) -> int:
+    item = clients.dynamodb.get_item(TableName=table, Key={"id": {"S": key}}, ConsistentRead=True).get("Item", {})
+    return int(item.get("count", {}).get("N", "0"))
+
+
+def _rate_cap(clients: Clients, settings: dict[str, str], table: str, account: str) -> dict[str, dict[str, int]]:
+    window = int(settings.get("RATE_CAP_WINDOW_SECONDS") or 3600)
+    bucket = int(utcnow().timestamp()) // window * window
+    caps = {"account": (f"rate#{account}#{bucket}", int(settings.get("RATE_CAP_COUNT") or 0))}
+    if settings.get("RATE_CAP_GLOBAL_COUNT"):
+        caps["global"] = (f"rate#{bucket}", int(settings["RATE_CAP_GLOBAL_COUNT"]))
+    return {
+        name: {"used": _used(clients, table, key), "cap": cap, "window_seconds": window}
+        for name, (key, cap) in caps.items()
+    }
+
+
+def status(
+    hub: Clients,
+    clients: Clients,
+    outputs: dict[str, str],
+    settings: dict[str, str],
+    account: str,
+    region: str,
+    live: bool = True,
+) -> Status:
+    """What rollbackctl guards in ``account`` and ``region``: every target an alarm guards or the ledger knows, with
+    the alarms, the version serving, the known-good and the mode; the pipeline stages it blocked, the kill switch,
+    the rate cap's use in the current window. ``hub`` reads the controller's own tables and kill switch (its region);
+    ``clients`` read ``account`` and ``region``. ``live`` False (the caller's credentials are another account's): only
+    what the hub itself records (the ledger, the rate cap, the hub's kill switch); the rest says it was not read."""
+    notes: list[str] = []
+    if not live:
+        notes.append(
+            f"alarms, serving versions and pipelines of account {account} in {region} were not read: your credentials "
+            "are another account's (run status with credentials for that account to read them)"
+        )
+    ledger = Ledger(hub.dynamodb, outputs["LedgerTableName"])
+    guarded: dict[str, Guarded] = {}
+    alarm_tags: dict[str, list[dict[str, str]]] = {}
+
+    def entry(arn: str) -> Guarded | None:
+        target = kinds.parse(arn)
+        if target is None or (target.account, target.region) != (account, region):
+            return None
+        return guarded.setdefault(arn, Guarded(arn, target.kind, target.name, target.account, target.region))
+
+    for alarm in _alarms(clients) if live else []:
+        try:
+            arns, tags = targets.of_described_alarm(clients.cloudwatch, alarm, clients)
+        except (targets.InvalidTarget, *AWS_ERRORS) as exc:
+            notes.append(f"alarm {alarm['AlarmName']}: {str(exc)[:200] or _why(exc)} (rollbackctl lint explains it)")
+            continue
+        for arn in arns:
+            found = entry(arn)
+            if found is not None:
+                found.alarms.append(str(alarm["AlarmName"]))
+                alarm_tags.setdefault(arn, []).append(tags)
+    for arn in ledger.targets():
+        entry(arn)
+    pipeline_refs: set[str] = set()
+    for arn, found in sorted(guarded.items()):
+        target = kinds.parse(arn)
+        assert target is not None
+        kind = kinds.of(target)
+        own: dict[str, str] = {}
+        try:
+            if live:
+                own = kind.tags(clients, target)
+                found.serving = kind.serving(clients, target)
+            else:
+                found.note = "not read (another account)"
+        except AWS_ERRORS as exc:
+            found.note = f"not read ({_why(exc)})"
+        if live:  # what a rollback now would do, by the same rules (read-only: a plan changes nothing)
+            try:
+                plan = kind.plan(clients, target, ledger)
+                found.known_good, found.rollback_now = plan.to_version, f"to {plan.to_version}"
+            except Refusal as refusal:
+                found.rollback_now = f"refused: {str(refusal)[:300]}"
+            except AWS_ERRORS as exc:
+                found.rollback_now = f"not read ({_why(exc)})"
+        if found.known_good is None:
+            good = ledger.known_good(arn, found.serving or "")
+            found.known_good = good.version if good else None
+        found.mode, _ = effective_mode(settings.get("MODE", "enforce"), *alarm_tags.get(arn, []), own)
+        ref = pipelines.from_tags(*(("alarm", t) for t in alarm_tags.get(arn, [])), ("target", own))
+        if ref is not None:
+            pipeline_refs.add(ref.name)
+    blocked: list[dict[str, Any]] = []
+    for name in sorted(pipeline_refs | set(_pipelines(clients, notes) if live else [])):
+        try:
+            stages = pipelines.blocked_stages(clients, name)
+        except AWS_ERRORS as exc:
+            notes.append(f"pipeline {name}: not read ({_why(exc)})")
+            continue
+        blocked += [{"pipeline": name, **stage} for stage in stages if stage.get("incident_id")]
+    return Status(
+        where=f"account {account}, {region}",
+        targets=sorted(guarded.values(), key=lambda g: (g.kind, g.name)),
+        blocked=blocked,
+        kill_switch=_kill_switch(hub, settings.get("KILL_SWITCH_PARAMETER") or outputs["KillSwitchParameterName"]),
+        rate_cap=_rate_cap(hub, settings, outputs["ClaimsTableName"], account),
+        notes=notes,
+    )
+
+
+def _pipelines(clients: Clients, notes: list[str]) -> list[str]:
+    try:
+        pages = clients.codepipeline.get_paginator("list_pipelines").paginate()
+        return [str(p["name"]) for page in pages for p in page.get("pipelines", [])]
+    except AWS_ERRORS as exc:
+        notes.append(f"pipelines: not listed ({_why(exc)})")
+        return []

@@ -9,6 +9,7 @@ from rich.text import Text
 
 from .model import Incident, parse_time, short_target, short_version
 from .notify import where
+from .operations import Status
 from .terminal import Part, line
 
 STYLE = {"rolled_back": "green", "dry_run": "cyan", "refused": "yellow", "failed": "bold red", "ignored": "dim"}
@@ -113,3 +114,43 @@ def history_table(incidents: list[Incident]) -> Table:
             line(restore),
         )
     return table
+
+
+def status_tables(found: Status) -> list[Table | Text]:
+    """``status`` for people: the guarded targets, the blocked stages, the controls."""
+    guarded = Table(title=line(f"Guarded by rollbackctl in {found.where}"))
+    for column in ("kind", "target", "alarms", "serving", "known-good", "a rollback now", "mode"):
+        guarded.add_column(column)
+    for g in found.targets:
+        serving = g.note or (g.serving if g.serving is not None else "mid-change")
+        mode_style = {"enforce": "green", "dry-run": "cyan", "off": "dim"}.get(g.mode, "")
+        guarded.add_row(
+            line(g.kind),
+            line((g.name, "bold")),
+            line(", ".join(g.alarms) or "none (known from the ledger)"),
+            line(short_version(serving)),
+            line((short_version(g.known_good), "green") if g.known_good else ("none", "yellow")),
+            line((g.rollback_now, "yellow" if g.rollback_now.startswith("refused") else "")),
+            line((g.mode, mode_style)),
+        )
+    out: list[Table | Text] = [guarded]
+    if found.blocked:
+        blocked = Table(title="Pipeline stages rollbackctl blocked")
+        for column in ("pipeline", "stage", "incident", "reason"):
+            blocked.add_column(column)
+        for b in found.blocked:
+            blocked.add_row(line(b["pipeline"]), line(b["stage"]), line(str(b["incident_id"])), line(b["reason"]))
+        out.append(blocked)
+    else:
+        out.append(line("no pipeline stage is blocked by rollbackctl"))
+    switch = found.kill_switch
+    on = switch["value"] != "off"
+    out.append(
+        line("kill switch: ", (switch["value"], "bold red" if on else "green"), f" ({switch['set'] or 'never set'})")
+    )
+    for name, cap in found.rate_cap.items():
+        out.append(
+            line(f"rate cap ({name}): {cap['used']} of {cap['cap']} rollbacks in this {cap['window_seconds']} s window")
+        )
+    out += [line((note, "yellow")) for note in found.notes]
+    return out

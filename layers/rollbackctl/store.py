@@ -178,6 +178,15 @@ class Ledger:
             return False
         return True
 
+    def targets(self) -> list[str]:
+        """Every target the ledger knows (a deployment watched, a version marked), sorted."""
+        found: set[str] = set()
+        for page in self.dynamodb.get_paginator("scan").paginate(
+            TableName=self.table, ProjectionExpression="#t", ExpressionAttributeNames={"#t": "target"}
+        ):
+            found.update(i["target"]["S"] for i in page.get("Items", []) if i["target"]["S"].startswith("arn:"))
+        return sorted(found)
+
     def entries(self, target: str) -> list[LedgerEntry]:
         items = self._items(target)
         return [

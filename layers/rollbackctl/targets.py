@@ -118,6 +118,18 @@ def _targets_of_described_alarm(
     return found
 
 
+def of_described_alarm(
+    cloudwatch: Any, alarm: dict[str, Any], clients: Clients | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """The targets an alarm as DescribeAlarms returns it guards, and its tags (InvalidTarget for a tag that names no
+    valid target): what ``status`` and ``lint`` read, by the rules triage resolves a firing alarm with."""
+    parts = str(alarm["AlarmArn"]).split(":")
+    region, account = parts[3], parts[4]
+    return _targets_of_described_alarm(cloudwatch, alarm, region, account, 1, clients), _tags(
+        cloudwatch, alarm["AlarmArn"]
+    )
+
+
 def _targets_of_rule(
     cloudwatch: Any, rule: str, region: str, account: str, depth: int, clients: Clients | None
 ) -> list[str]:

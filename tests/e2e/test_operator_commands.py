@@ -143,3 +143,73 @@ def test_a_version_an_incident_marked_bad_is_not_made_good_by_hand(aws: Any, con
     result = cli("good", CHECKOUT, "1", "--reason", "I am sure")
     assert result.exit_code == 2 and "is marked bad in the ledger" in result.stderr
     assert [row[:2] for row in ledger_rows(aws, controller) if row[0] == "1"] == [("1", "bad")]
+
+
+# --- status -----------------------------------------------------------------------------------------------------
+
+
+def test_status_shows_what_is_guarded_what_is_blocked_and_the_controls(
+    aws: Any, controller: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rich.console import Console
+
+    from rollbackctl import cli as command_line
+    from tests.e2e.conftest import as_role
+
+    monkeypatch.setattr(command_line, "out", Console(width=240))  # a wide terminal: one row per target
+
+    # a canary mid-change (its alarm guards it), and a service shipped by a pipeline that an incident then blocked
+    estate.lambda_with_versions(aws, "checkout", 2)
+    estate.alias(aws, "checkout", "live", "1", canary=("2", 0.1))
+    estate.lambda_errors_alarm(aws, "checkout-live-errors", "checkout", "live")
+    estate.pipeline(aws, "web-pipeline")
+    estate.pipeline_in_deploy(aws, "web-pipeline")
+    one, two = estate.task_definitions(aws, "web", 2)
+    estate.ecs_service(aws, "prod", "web", one, tags={"rollback:pipeline": "web-pipeline"})
+    aws.client("ecs").update_service(cluster="prod", service="web", taskDefinition=two)
+    estate.ecs_alarm(aws, "web-5xx", "prod", "web")
+    [web] = fire_and_wait(aws, controller, "web-5xx")
+    web_incident = json.loads(web["output"])["incident_id"]
+    with as_role(aws, "erin"):
+        assert cli("pause", "--reason", "game day").exit_code == 0
+
+    result = cli("status", "--json")
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    by_name = {t["name"]: t for t in found["targets"]}
+    assert by_name["checkout:live"]["alarms"] == ["checkout-live-errors"]
+    assert by_name["checkout:live"]["serving"] is None  # mid-canary: a rollback now takes the canary away
+    assert (by_name["checkout:live"]["known_good"], by_name["checkout:live"]["rollback_now"]) == ("1", "to 1")
+    # the rollback's ECS deployment is still rolling out (the emulator holds it): no one version serves yet
+    assert (by_name["prod/web"]["serving"], by_name["prod/web"]["known_good"]) == (None, one)
+    assert "marks bad" in by_name["prod/web"]["rollback_now"]  # going back to 2 now would be into a known-bad
+    assert by_name["prod/web"]["mode"] == "enforce"
+    assert [(b["pipeline"], b["incident_id"]) for b in found["blocked"]] == [("web-pipeline", web_incident)]
+    assert found["kill_switch"]["value"] == "on" and "assumed-role/erin" in found["kill_switch"]["set"]
+    assert "game day" in found["kill_switch"]["set"]
+    assert found["rate_cap"]["account"]["used"] == 1  # the web rollback
+    assert found["where"] == "account 123456789012, us-east-1"
+
+    shown = cli("status")
+    assert shown.exit_code == 0, shown.output
+    for words in ("checkout:live", "prod/web", "web-pipeline", web_incident, "kill switch: on", "1 of 5"):
+        assert words in shown.stdout
+
+
+def test_status_of_another_account_says_what_it_did_not_read(aws: Any, controller: Any) -> None:
+    from rollbackctl.store import Ledger
+
+    member = "arn:aws:lambda:us-west-2:210987654321:function:checkout:live"
+    Ledger(aws.client("dynamodb"), controller.outputs["LedgerTableName"]).record(member, "3", "good", "by hand")
+    result = cli("status", "--json", "--account", "210987654321", "--region", "us-west-2")
+    assert result.exit_code == 0, result.output
+    found = json.loads(result.stdout)
+    [target] = found["targets"]
+    assert (target["name"], target["known_good"], target["note"]) == (
+        "checkout:live",
+        "3",
+        "not read (another account)",
+    )
+    assert "were not read: your credentials are another account's" in found["notes"][0]
+    assert found["where"] == "account 210987654321, us-west-2"
+    assert cli("status", "--account", "21098").exit_code == 2
