@@ -425,6 +425,43 @@ def status(
 
 
 @app.command()
+def lint(
+    stack_name: StackOption = "rollbackctl",
+    as_json: JsonOption = False,
+) -> None:
+    """What will not work when it matters, in your credentials' account and region; exit 1 when anything is found:
+    an alarm whose rollback:target tag or dimensions point at a target that does not exist, a rollback:* tag that is
+    not one or has a value that is not valid, a rollback:pipeline naming a pipeline or stage that does not exist, a
+    guarded target whose known-good version is not restorable. Read-only."""
+    from dataclasses import asdict
+
+    from rich.table import Table
+
+    from .aws import Clients
+    from .operations import lint as find
+    from .store import Ledger
+
+    outputs = stack_outputs(stack_name)
+    clients = Clients.create()
+    try:
+        findings = find(clients, Ledger(clients.dynamodb, outputs["LedgerTableName"]))
+    except AWS_ERRORS as exc:
+        fail(f"cannot read what rollbackctl guards: {error_code(exc) or type(exc).__name__}: {exc}", 1)
+    if as_json:
+        print_json([asdict(f) for f in findings])
+    elif findings:
+        table = Table(title=f"{len(findings)} finding(s): these will not work when it matters")
+        for column in ("where", "problem", "fix"):
+            table.add_column(column)
+        for f in findings:
+            table.add_row(line((f.where, "bold")), line((f.problem, "yellow")), line(f.fix))
+        out.print(table)
+    else:
+        out.print(line(("nothing found", "green"), ": every alarm points at a target that exists, every tag is valid"))
+    raise typer.Exit(1 if findings else 0)
+
+
+@app.command()
 def show(
     incident_id: Annotated[str, typer.Argument(help="The incident (inc-...), as history lists it.")],
     stack_name: StackOption = "rollbackctl",

@@ -1,6 +1,6 @@
 """What the operator commands read and decide (the CLI renders it): history's filters, a known-good by hand, the
-status of everything rollbackctl guards. Read-only except ``mark_good``; every read is the operator's own (their
-IAM identity), never the controller's."""
+status of everything rollbackctl guards, and what will not work when it matters (lint). Read-only except
+``mark_good``; every read is the operator's own (their IAM identity), never the controller's."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from .aws import AWS_ERRORS, Clients, error_code
 from .kinds import Refusal
 from .model import Action, Incident, parse_time, short_target, utcnow
 from .store import Ledger
-from .tags import effective_mode
+from .tags import MANAGED_TAG, MODE_TAG, PIPELINE_TAG, TAG_MODES, TARGET_TAG, effective_mode
 
 AGE = re.compile(r"([0-9]{1,6})([mhd])")
 UNITS = {"m": "minutes", "h": "hours", "d": "days"}
@@ -258,3 +258,127 @@ def _pipelines(clients: Clients, notes: list[str]) -> list[str]:
     except AWS_ERRORS as exc:
         notes.append(f"pipelines: not listed ({_why(exc)})")
         return []
+
+
+# --- lint -----------------------------------------------------------------------------------------------------------
+
+TAGS = (TARGET_TAG, PIPELINE_TAG, MODE_TAG, MANAGED_TAG)
+
+
+@dataclass(frozen=True)
+class Finding:
+    where: str  # "alarm NAME" or "target NAME"
+    problem: str
+    fix: str
+
+
+def _pipeline_finding(clients: Clients, where: str, value: str, stages: dict[str, list[str] | None]) -> list[Finding]:
+    name, _, stage = value.strip().partition("/")
+    if name not in stages:
+        try:
+            found = clients.codepipeline.get_pipeline(name=name)["pipeline"]
+            stages[name] = [str(s["name"]) for s in found.get("stages", [])]
+        except AWS_ERRORS as exc:
+            if error_code(exc) != "PipelineNotFoundException":
+                raise
+            stages[name] = None
+    known = stages[name]
+    if known is None:
+        return [
+            Finding(where, f"{PIPELINE_TAG}={value!r} names pipeline {name!r}, which does not exist", "fix the tag")
+        ]
+    if stage and stage not in known:
+        return [
+            Finding(
+                where,
+                f"{PIPELINE_TAG}={value!r}: pipeline {name} has no stage {stage!r} (its stages: {', '.join(known)})",
+                "fix the tag's stage",
+            )
+        ]
+    return []
+
+
+def _tag_findings(
+    clients: Clients, where: str, tags: dict[str, str], stages: dict[str, list[str] | None]
+) -> list[Finding]:
+    found: list[Finding] = []
+    for key in sorted(tags):
+        if key.lower().startswith("rollback:") and key not in TAGS:
+            found.append(
+                Finding(where, f"tag {key!r} is not a rollbackctl tag, so it does nothing", f"one of {', '.join(TAGS)}")
+            )
+    mode = tags.get(MODE_TAG)
+    if mode is not None and mode not in TAG_MODES:
+        found.append(
+            Finding(
+                where,
+                f"{MODE_TAG}={mode!r} is not {', '.join(TAG_MODES)}: it is read as dry-run, so nothing is rolled back",
+                "fix the tag's value",
+            )
+        )
+    managed = tags.get(MANAGED_TAG)
+    if managed is not None and managed.strip().lower() not in ("true", "false"):
+        found.append(Finding(where, f"{MANAGED_TAG}={managed!r} is not true or false", "fix the tag's value"))
+    if tags.get(PIPELINE_TAG, "").strip():
+        found += _pipeline_finding(clients, where, tags[PIPELINE_TAG], stages)
+    return found
+
+
+def lint(clients: Clients, ledger: Ledger) -> list[Finding]:
+    """What will not work when it matters, in the caller's account and region: an alarm whose rollback:target tag
+    or dimensions point at a target that does not exist; a rollback:* tag (on an alarm or a target) that is no
+    rollbackctl tag or whose value is not valid; a rollback:pipeline naming a pipeline or stage that does not exist;
+    a guarded target whose known-good version is not restorable. Read-only."""
+    findings: list[Finding] = []
+    stages: dict[str, list[str] | None] = {}
+    seen: set[str] = set()
+    for alarm in _alarms(clients):
+        where = f"alarm {alarm['AlarmName']}"
+        try:
+            arns, tags = targets.of_described_alarm(clients.cloudwatch, alarm, clients)
+        except targets.InvalidTarget as exc:
+            findings.append(Finding(where, str(exc)[:300], f"set {TARGET_TAG} to {kinds.labels()}"))
+            continue
+        findings += _tag_findings(clients, where, tags, stages)
+        for arn in arns:
+            target = kinds.parse(arn)
+            assert target is not None
+            kind = kinds.of(target)
+            try:
+                own = kind.tags(clients, target)
+            except AWS_ERRORS as exc:
+                if error_code(exc) not in kind.gone:
+                    raise
+                how = f"its {TARGET_TAG} tag" if TARGET_TAG in tags else "its metric's dimensions"
+                findings.append(
+                    Finding(
+                        where,
+                        f"{how} point at {target.name} ({arn}), which does not exist ({error_code(exc)}): it guards "
+                        "nothing",
+                        f"fix the alarm's dimensions or its {TARGET_TAG} tag",
+                    )
+                )
+                continue
+            if arn in seen:
+                continue
+            seen.add(arn)
+            findings += _tag_findings(clients, f"target {target.name}", own, stages)
+            findings += _unrestorable(clients, ledger, target, kind)
+    return findings
+
+
+def _unrestorable(clients: Clients, ledger: Ledger, target: kinds.Target, kind: kinds.TargetKind) -> list[Finding]:
+    good = ledger.known_good(target.arn, kind.serving(clients, target) or "")
+    if good is None:
+        return []
+    try:
+        kind.restorable(clients, kind.plan_to(clients, target, good.version))
+    except Refusal as refusal:
+        return [
+            Finding(
+                f"target {target.name}",
+                f"its known-good {good.version} is not restorable: {str(refusal)[:300]}",
+                "mark a restorable version good (rollbackctl good), or bring the artifact back",
+            )
+        ]
+    return []

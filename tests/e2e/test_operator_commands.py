@@ -213,3 +213,60 @@ def test_status_of_another_account_says_what_it_did_not_read(aws: Any, controlle
     assert "were not read: your credentials are another account's" in found["notes"][0]
     assert found["where"] == "account 210987654321, us-west-2"
     assert cli("status", "--account", "21098").exit_code == 2
+
+
+# --- lint -------------------------------------------------------------------------------------------------------
+
+
+def test_lint_finds_the_three_classic_mistakes_and_exits_1(aws: Any, controller: Any) -> None:
+    estate.lambda_with_versions(aws, "checkout", 2)
+    estate.alias(aws, "checkout", "live", "1", canary=("2", 0.1))
+    estate.lambda_errors_alarm(aws, "checkout-live-errors", "checkout", "live")  # fine
+    estate.lambda_errors_alarm(aws, "typo-errors", "chekout", "live")  # dimensions pointing at nothing
+    estate.lambda_errors_alarm(aws, "misspelt-errors", "checkout", "live")
+    alarms = aws.client("cloudwatch")
+    misspelt = alarms.describe_alarms(AlarmNames=["misspelt-errors"])["MetricAlarms"][0]["AlarmArn"]
+    alarms.tag_resource(ResourceARN=misspelt, Tags=[{"Key": "rollback:mode", "Value": "enforced"}])
+    estate.pipeline(aws, "web-pipeline")
+    one, _ = estate.task_definitions(aws, "web", 2)
+    estate.ecs_service(aws, "prod", "web", one, tags={"rollback:pipeline": "web-pipline"})  # no such pipeline
+    estate.ecs_alarm(aws, "web-5xx", "prod", "web")
+
+    result = cli("lint", "--json")
+    assert result.exit_code == 1, result.output
+    found = {f["where"]: f["problem"] for f in json.loads(result.stdout)}
+    assert set(found) == {"alarm typo-errors", "alarm misspelt-errors", "target prod/web"}
+    assert found["alarm typo-errors"].startswith("its metric's dimensions point at chekout:live")
+    assert "which does not exist (ResourceNotFoundException): it guards nothing" in found["alarm typo-errors"]
+    assert found["alarm misspelt-errors"].startswith("rollback:mode='enforced' is not enforce, dry-run, off")
+    assert (
+        found["target prod/web"] == "rollback:pipeline='web-pipline' names pipeline 'web-pipline', which does not exist"
+    )
+
+
+def test_lint_on_a_sound_estate_finds_nothing_and_exits_0(aws: Any, controller: Any) -> None:
+    estate.lambda_with_versions(aws, "checkout", 2)
+    estate.alias(aws, "checkout", "live", "1", canary=("2", 0.1))
+    estate.lambda_errors_alarm(aws, "checkout-live-errors", "checkout", "live")
+    estate.pipeline(aws, "web-pipeline")
+    one, _ = estate.task_definitions(aws, "web", 2)
+    estate.ecs_service(aws, "prod", "web", one, tags={"rollback:pipeline": "web-pipeline/Deploy"})
+    estate.ecs_alarm(aws, "web-5xx", "prod", "web")
+    result = cli("lint")
+    assert result.exit_code == 0, result.output
+    assert "nothing found" in result.stdout
+    assert json.loads(cli("lint", "--json").stdout) == []
+
+
+def test_lint_finds_a_known_good_that_is_no_longer_restorable(aws: Any, controller: Any) -> None:
+    from rollbackctl.store import Ledger
+
+    moved_all_at_once(aws)
+    Ledger(aws.client("dynamodb"), controller.outputs["LedgerTableName"]).record(CHECKOUT, "1", "good", "served")
+    assert cli("lint").exit_code == 0
+    aws.client("lambda").delete_function(FunctionName="checkout", Qualifier="1")
+    result = cli("lint", "--json")
+    assert result.exit_code == 1, result.output
+    [finding] = json.loads(result.stdout)
+    assert finding["where"] == "target checkout:live"
+    assert finding["problem"].startswith("its known-good 1 is not restorable: version 1 of checkout no longer exists")
