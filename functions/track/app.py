@@ -6,6 +6,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from rollbackctl import dora
 from rollbackctl.aws import Clients
 from rollbackctl.config import ConfigError, Settings
 from rollbackctl.store import Ledger
@@ -28,6 +29,8 @@ LEDGER = Ledger(CLIENTS.dynamodb, SETTINGS.ledger_table)
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    notes = track(event, CLIENTS, LEDGER, SETTINGS, OWN_ROLES, WORKFLOW)
-    logger.info("tracked", extra={"notes": notes})
-    return {"recorded": notes}
+    tracked = track(event, CLIENTS, LEDGER, SETTINGS, OWN_ROLES, WORKFLOW)
+    for target in tracked.deployments:
+        dora.deployed(target)
+    logger.info("tracked", extra={"notes": tracked.notes})
+    return {"recorded": tracked.notes}

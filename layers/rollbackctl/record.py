@@ -23,6 +23,8 @@ from .model import Incident, Trigger, incident_id_for, iso, utcnow
 from .notify import Notifier, alarms_of
 from .store import IncidentStore
 
+RECORDED_NOW = "recorded_now"  # the record step's own answer to its handler; never handed on to the next state
+
 
 def _failure_reason(error: dict[str, Any]) -> str:
     name = str(error.get("Error", "Error"))
@@ -218,8 +220,14 @@ def _finish(
         incident_from_failure(incident, error, target_state(clients, settings))
     store = IncidentStore(clients.dynamodb, settings.incident_table)
     earlier = store.get(incident.incident_id)
+    # the first time a record step records it: its message was never sent (every record step sends one, or tries)
+    first = earlier is None or not any(n.get("kind", "incident") == "incident" for n in earlier.notifications)
     if earlier is not None:  # the triggers that joined it so far; on a retry, what was already sent
         incident.joined, incident.notifications = earlier.joined, earlier.notifications
+        # what a later step wrote (the verification after the bake) stays: a late retry of this one never undoes it
+        for later in ("verification", "recovered_at", "closed_at"):
+            if getattr(incident, later) is None:
+                setattr(incident, later, getattr(earlier, later))
     store.put(incident)  # recorded even if the message cannot be sent
     progress.recorded = True
     if before and incident.target:  # only a sealed incident's owner holds (and releases) a lock
@@ -234,4 +242,5 @@ def _finish(
     }
     if before:
         custody.reseal(before, "record", incident, out)
-    return out
+    # Not part of what a retry replays (resealed above): whether this call recorded it first (metrics count once).
+    return {**out, RECORDED_NOW: first}

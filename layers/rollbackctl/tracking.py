@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import accounts, kinds
@@ -75,6 +76,12 @@ def _seen(event: dict[str, Any], clients: Clients) -> list[Seen]:
 SESSION_NAME = "rollbackctl-track"  # what a member's CloudTrail shows while Track reads there
 
 
+@dataclass
+class Tracked:
+    notes: list[str]  # what was recorded, in words
+    deployments: list[str] = field(default_factory=list)  # the targets a new deployment was recorded for
+
+
 def track(
     event: dict[str, Any],
     clients: Clients,
@@ -82,20 +89,24 @@ def track(
     settings: Settings,
     own_roles: frozenset[str],
     workflow: str = "",
-) -> list[str]:
-    """Record what the event says (read in the event's own account and region); returns what was recorded. A
+) -> Tracked:
+    """Record what the event says (read in the event's own account and region); returns what was recorded (and the
+    targets a new deployment was recorded for). A
     deployment of an artifact an incident marked bad starts the incident workflow (``workflow``, its state machine)
     unless BadArtifactPolicy is off: the workflow pages or puts it back, by the same rules as an alarm."""
     account, region = accounts.where(str(event.get("account") or ""), str(event.get("region") or ""), settings)
     outsider = accounts.not_member(account, settings)
     if outsider:
-        return [f"ignored: {outsider}"]
+        return Tracked([f"ignored: {outsider}"])
     try:
         clients = accounts.acting_in(clients, settings, account, region, SESSION_NAME)
     except AWS_ERRORS as exc:
-        return [f"not recorded: assuming the role of {accounts.describe(account, region)} failed ({error_code(exc)})"]
+        return Tracked(
+            [f"not recorded: assuming the role of {accounts.describe(account, region)} failed ({error_code(exc)})"]
+        )
     watch_window_seconds = settings.watch_window_seconds
     notes: list[str] = []
+    deployments: list[str] = []
     for seen in _seen(event, clients):
         if accounts.elsewhere(*_where_of(seen.target), account, region):
             notes.append(f"{seen.target}: not in {accounts.describe(account, region)}, where the event comes from")
@@ -109,6 +120,8 @@ def track(
             continue
         previous = ledger.record_deployment(seen.target, seen.version, seen.at, seen.actor)
         notes.append(f"{seen.target}: deployment of {seen.version} started at {seen.at} by {seen.actor}")
+        if previous is None or (previous.version, previous.started_at) != (seen.version, seen.at):
+            deployments.append(seen.target)  # a redelivered event is the same deployment: counted once
         if workflow and settings.bad_artifact_policy != "off":
             notes += _bad_artifacts(seen, clients, ledger, workflow, account, region)
         if previous is None or previous.version == seen.version:
@@ -118,7 +131,7 @@ def track(
             seen.target, previous.version, "good", f"served {int(served)} s, past the watch window"
         ):
             notes.append(f"{seen.target}: {previous.version} good (served {int(served)} s)")
-    return notes
+    return Tracked(notes, deployments)
 
 
 def _where_of(target: str) -> tuple[str, str]:
