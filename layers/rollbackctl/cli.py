@@ -745,19 +745,19 @@ def sam_style(argv: list[str]) -> list[str]:
     next option, becomes one more value of it. A flag with no value is left for Click to refuse."""
     out: list[str] = []
     taking = pending = False  # after the flag; the flag seen and no value yet
-    for token in argv:
-        if taking and token != "--" and not token.startswith("-") and "=" in token:  # noqa: S105 - not a secret
-            out += [OVERRIDES_FLAG, token]
+    for arg in argv:
+        if taking and not arg.startswith("-") and "=" in arg:  # "--" starts with "-": the end of the options
+            out += [OVERRIDES_FLAG, arg]
             pending = False
             continue
         if pending:
             out.append(OVERRIDES_FLAG)
-        taking = pending = token == OVERRIDES_FLAG
-        if token.startswith(OVERRIDES_FLAG + "="):  # the flag=its first value, then maybe more
-            out += [OVERRIDES_FLAG, token.split("=", 1)[1]]
+        taking = pending = arg == OVERRIDES_FLAG
+        if arg.startswith(OVERRIDES_FLAG + "="):  # the flag=its first value, then maybe more
+            out += [OVERRIDES_FLAG, arg.split("=", 1)[1]]
             taking = True
         elif not taking:
-            out.append(token)
+            out.append(arg)
     if pending:
         out.append(OVERRIDES_FLAG)
     return out
