@@ -81,13 +81,8 @@ def _canary(aws: Any, n: str) -> Case:
 
 
 def _service_with_pipeline(aws: Any, n: str) -> Case:
-    service, pipeline = f"web{n}", f"web{n}-pipeline"
-    estate.pipeline(aws, pipeline)
-    estate.pipeline_in_deploy(aws, pipeline)
-    one, two = estate.task_definitions(aws, service, 2)
-    estate.ecs_service(aws, "prod", service, one, tags={"rollback:pipeline": pipeline})
-    aws.client("ecs").update_service(cluster="prod", service=service, taskDefinition=two)
-    estate.ecs_alarm(aws, f"{service}-5xx", "prod", service)
+    service = f"web{n}"
+    estate.service_shipped_by_pipeline(aws, service, f"{service}-pipeline", f"{service}-5xx")
 
     def restored() -> bool:
         found = aws.client("ecs").describe_services(cluster="prod", services=[service])["services"][0]

@@ -166,12 +166,7 @@ def test_the_emulator_refuses_a_stale_revision_id_as_aws_does(aws: Any) -> None:
 def test_a_pipeline_step_that_is_denied_is_recorded_and_traffic_still_restored(
     aws: Any, controller: Any, oncall: str, faults: Any, operation: str
 ) -> None:
-    estate.pipeline(aws, "web-pipeline")
-    estate.pipeline_in_deploy(aws, "web-pipeline")
-    one, two = estate.task_definitions(aws, "web", 2)
-    estate.ecs_service(aws, "prod", "web", one, tags={"rollback:pipeline": "web-pipeline"})
-    aws.client("ecs").update_service(cluster="prod", service="web", taskDefinition=two)
-    estate.ecs_alarm(aws, "web-5xx", "prod", "web")
+    estate.service_shipped_by_pipeline(aws)
     faults.add("codepipeline", operation, "AccessDeniedException", f"not authorized to perform {operation}")
     [finished] = fire_and_wait(aws, controller, "web-5xx")
     incident = json.loads(finished["output"])

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rollbackctl.cli import app
-from rollbackctl.emulator import estate
+from rollbackctl.emulator import estate, patches
 from rollbackctl.emulator.demo import fire_and_wait
 from rollbackctl.model import iso, utcnow
 
@@ -32,6 +32,9 @@ def two_incidents(aws: Any, controller: Any) -> tuple[str, str]:
 
 
 def cli(*args: str) -> Any:
+    """The command, once what the estate set off has landed: a Track invocation still running would print its logs
+    into the output the runner captures for the whole process."""
+    patches.drain()
     return runner.invoke(app, list(args))
 
 
@@ -162,12 +165,7 @@ def test_status_shows_what_is_guarded_what_is_blocked_and_the_controls(
     estate.lambda_with_versions(aws, "checkout", 2)
     estate.alias(aws, "checkout", "live", "1", canary=("2", 0.1))
     estate.lambda_errors_alarm(aws, "checkout-live-errors", "checkout", "live")
-    estate.pipeline(aws, "web-pipeline")
-    estate.pipeline_in_deploy(aws, "web-pipeline")
-    one, two = estate.task_definitions(aws, "web", 2)
-    estate.ecs_service(aws, "prod", "web", one, tags={"rollback:pipeline": "web-pipeline"})
-    aws.client("ecs").update_service(cluster="prod", service="web", taskDefinition=two)
-    estate.ecs_alarm(aws, "web-5xx", "prod", "web")
+    one, _ = estate.service_shipped_by_pipeline(aws)
     [web] = fire_and_wait(aws, controller, "web-5xx")
     web_incident = json.loads(web["output"])["incident_id"]
     with as_role(aws, "erin"):

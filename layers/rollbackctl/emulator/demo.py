@@ -108,12 +108,7 @@ def alias_is(function: str, alias_name: str, version: str, weights: dict[str, fl
 
 
 def _web_rolling_out(aws: Emulator, d: Deployment) -> None:
-    estate.pipeline(aws, "web-pipeline")
-    estate.pipeline_in_deploy(aws, "web-pipeline")
-    one, two = estate.task_definitions(aws, "web", 2)
-    estate.ecs_service(aws, "prod", "web", one, tags={"rollback:pipeline": "web-pipeline"})
-    aws.client("ecs").update_service(cluster="prod", service="web", taskDefinition=two)
-    estate.ecs_alarm(aws, "web-cpu", "prod", "web")
+    estate.service_shipped_by_pipeline(aws, alarm="web-cpu")
 
 
 def _web_restored_and_pipeline_blocked(aws: Emulator, d: Deployment) -> list[str]:

@@ -276,6 +276,20 @@ def pipeline_in_deploy(aws: Emulator, name: str) -> str:
     return execution_id
 
 
+def service_shipped_by_pipeline(
+    aws: Emulator, service: str = "web", pipeline_name: str = "web-pipeline", alarm: str = "web-5xx"
+) -> tuple[str, str]:
+    """An ECS service of cluster prod, tagged as shipped by ``pipeline_name`` (in its Deploy stage now), moving from
+    its task definition 1 to 2, with an alarm on it; returns (1, 2)."""
+    pipeline(aws, pipeline_name)
+    pipeline_in_deploy(aws, pipeline_name)
+    one, two = task_definitions(aws, service, 2)
+    ecs_service(aws, "prod", service, one, tags={"rollback:pipeline": pipeline_name})
+    aws.client("ecs").update_service(cluster="prod", service=service, taskDefinition=two)
+    ecs_alarm(aws, alarm, "prod", service)
+    return one, two
+
+
 def codedeploy_group(
     aws: Emulator, application: str, group: str, platform: str, ecs_services: list[dict[str, str]] | None = None
 ) -> None:
