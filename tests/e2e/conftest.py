@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from rollbackctl.emulator import patches
 from rollbackctl.emulator.demo import subscribe_queue
@@ -21,6 +22,21 @@ def faults() -> Iterator[Faults]:
     FAULTS.clear()
     yield FAULTS
     FAULTS.clear()
+
+
+@pytest.fixture(autouse=True)
+def cli_after_the_estate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command run in process starts once what the estate set off has landed. The runner swaps sys.stdout for
+    the whole process while a command runs; a function already running then (Track, on the estate's CloudTrail
+    events) would print its EMF metrics into the command's output (its logs go to its own stream; print goes to
+    whatever sys.stdout is by then)."""
+    invoke = CliRunner.invoke
+
+    def invoke_after_deliveries(self: CliRunner, *args: Any, **kwargs: Any) -> Any:
+        patches.drain()
+        return invoke(self, *args, **kwargs)
+
+    monkeypatch.setattr(CliRunner, "invoke", invoke_after_deliveries)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rollbackctl.cli import app
-from rollbackctl.emulator import estate, patches
+from rollbackctl.emulator import estate
 from rollbackctl.emulator.demo import fire_and_wait
 from rollbackctl.model import iso, utcnow
 
@@ -32,10 +32,7 @@ def two_incidents(aws: Any, controller: Any) -> tuple[str, str]:
 
 
 def cli(*args: str) -> Any:
-    """The command, once what the estate set off has landed: a Track invocation still running would print its logs
-    into the output the runner captures for the whole process."""
-    patches.drain()
-    return runner.invoke(app, list(args))
+    return runner.invoke(app, list(args))  # once what the estate set off has landed (tests/e2e/conftest.py)
 
 
 def test_show_tells_one_incident_as_the_demo_does_and_as_json(aws: Any, controller: Any) -> None:
