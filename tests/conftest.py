@@ -50,3 +50,21 @@ def controller(aws: Any) -> Any:
     from rollbackctl.emulator import deploy
 
     return deploy(aws, TEMPLATE)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The fault matrix (e2e/test_fault_matrix.py), when its rows ran: each row's cells by outcome. Here, not in
+    e2e/conftest.py: with xdist the controlling process, which prints the summary, loads only this conftest."""
+    rows: dict[str, dict[str, str]] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            for name, value in getattr(report, "user_properties", []):
+                if name == "fault_matrix":
+                    rows.update(json.loads(value))
+    if rows:
+        from tests.e2e.test_fault_matrix import ROWS, table
+
+        order = [row.id for row in ROWS]
+        terminalreporter.section("fault matrix (issue 17)")
+        for line in table({r: rows[r] for r in sorted(rows, key=order.index)}):
+            terminalreporter.write_line(line)

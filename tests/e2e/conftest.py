@@ -77,20 +77,3 @@ def as_role(aws: Any, name: str) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """The fault matrix (test_fault_matrix.py), when its rows ran: each row's cells by outcome."""
-    from tests.e2e.test_fault_matrix import ROWS, table
-
-    rows: dict[str, dict[str, str]] = {}
-    for reports in terminalreporter.stats.values():
-        for report in reports:
-            for name, value in getattr(report, "user_properties", []):
-                if name == "fault_matrix":
-                    rows.update(json.loads(value))
-    if rows:
-        order = [row.id for row in ROWS]
-        terminalreporter.section("fault matrix (issue 17)")
-        for line in table({r: rows[r] for r in sorted(rows, key=order.index)}):
-            terminalreporter.write_line(line)
