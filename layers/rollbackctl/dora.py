@@ -11,8 +11,6 @@ percentiles (the dashboard's DORA widgets; the README maps them to DORA's defini
 
 from __future__ import annotations
 
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
-
 from . import kinds
 
 NAMESPACE = "rollbackctl"
@@ -23,17 +21,21 @@ def dimensions(target: str) -> dict[str, str]:
     return {"target": parsed.name if parsed else target[:250], "account": parsed.account if parsed else ""}
 
 
-def _emit(name: str, unit: MetricUnit, value: float, target: str) -> None:
-    with single_metric(name=name, unit=unit, value=value, namespace=NAMESPACE) as metric:
+def _emit(name: str, unit: str, value: float, target: str) -> None:
+    # Loaded when first used: Track, whose cold start would otherwise grow by the metrics provider's ~50 ms, emits
+    # a metric only when it records a deployment.
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    with single_metric(name=name, unit=MetricUnit(unit), value=value, namespace=NAMESPACE) as metric:
         for key, value_ in dimensions(target).items():
             metric.add_dimension(name=key, value=value_ or "-")
 
 
 def rolled_back(target: str, time_to_restore_ms: int | None) -> None:
-    _emit("Rollbacks", MetricUnit.Count, 1, target)
+    _emit("Rollbacks", "Count", 1, target)
     if time_to_restore_ms is not None:
-        _emit("TimeToRestore", MetricUnit.Milliseconds, time_to_restore_ms, target)
+        _emit("TimeToRestore", "Milliseconds", time_to_restore_ms, target)
 
 
 def deployed(target: str) -> None:
-    _emit("Deployments", MetricUnit.Count, 1, target)
+    _emit("Deployments", "Count", 1, target)
