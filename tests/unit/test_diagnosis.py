@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import botocore.session
 import pytest
 
 from rollbackctl import diagnosis
@@ -47,14 +48,8 @@ CODEDEPLOY_CODES = [
     "TIMEOUT",
     "INTERNAL_ERROR",
 ]
-PIPELINE_FAILURE_TYPES = [
-    "JobFailed",
-    "ConfigurationError",
-    "PermissionError",
-    "RevisionOutOfSync",
-    "RevisionUnavailable",
-    "SystemUnavailable",
-]
+# CodePipeline's own FailureType values, from its API model (what detail.execution-result.error-code holds)
+PIPELINE_FAILURE_TYPES = botocore.session.get_session().get_service_model("codepipeline").shape_for("FailureType").enum
 
 
 @pytest.mark.parametrize(
@@ -148,6 +143,12 @@ def test_every_codedeploy_error_code_has_a_rule(code: str) -> None:
 @pytest.mark.parametrize("code", PIPELINE_FAILURE_TYPES)
 def test_every_codepipeline_failure_type_has_a_rule(code: str) -> None:
     assert diagnosis.classify([{"source": "codepipeline", "code": code}]).category != "unclassified"
+
+
+def test_the_event_parser_knows_every_codepipeline_failure_type() -> None:
+    from rollbackctl import events
+
+    assert list(events.PIPELINE_FAILURE_TYPES) == PIPELINE_FAILURE_TYPES
 
 
 def test_the_most_specific_evidence_wins_over_the_alarm() -> None:
