@@ -15,3 +15,15 @@ def http_aws() -> Iterator[Any]:
 
     with Emulator(port=free_port()) as emulator:
         yield emulator
+
+
+def hash_key_table(aws: Any, name: str) -> Any:
+    """A DynamoDB table keyed by ``id`` (as the controller's claims table is), in the emulator; its client."""
+    client = aws.client("dynamodb")
+    client.create_table(
+        TableName=name,
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return client

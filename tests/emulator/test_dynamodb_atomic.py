@@ -10,19 +10,13 @@ import threading
 from typing import Any
 
 from rollbackctl.emulator import Emulator
+from tests.emulator.conftest import hash_key_table
 
 TABLE = "atomic"
 
 
 def table(aws: Any) -> Any:
-    ddb = aws.client("dynamodb")
-    ddb.create_table(
-        TableName=TABLE,
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return ddb
+    return hash_key_table(aws, TABLE)
 
 
 def take_slots(ddb: Any, key: str, cap: int, threads: int) -> int:

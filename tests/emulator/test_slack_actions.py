@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 import pytest
 
 from rollbackctl.slack_actions import Rejected, signature, take
+from tests.emulator.conftest import hash_key_table
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"  # nosec B105 - Slack's documented example shape, not a real secret
 NOW = datetime(2026, 12, 2, 5, 0, tzinfo=UTC)
@@ -19,14 +20,7 @@ TABLE = "claims"
 
 @pytest.fixture
 def dynamodb(aws: Any) -> Any:
-    client = aws.client("dynamodb")
-    client.create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return client
+    return hash_key_table(aws, TABLE)
 
 
 def body(action: str = "unblock", value: str = "inc-20261202T031254-b846f068", kind: str = "block_actions") -> bytes:
