@@ -38,6 +38,17 @@ def holder_of(item: dict[str, Any] | None, owner: str, now: datetime) -> Holder 
     return Holder(item.get("owner", {}).get("S", "?"), item.get("incident_id", {}).get("S", "?"))
 
 
+def window_start(window_seconds: int, now: datetime) -> int:
+    """The rate cap's current fixed window, as the Unix time it began."""
+    return int(now.timestamp()) // window_seconds * window_seconds
+
+
+def rate_keys(window_seconds: int, account: str, now: datetime) -> tuple[str, str]:
+    """The claims-table ids counting the current window's rollbacks: in ``account``, and across every account."""
+    bucket = window_start(window_seconds, now)
+    return f"rate#{account}#{bucket}", f"rate#{bucket}"
+
+
 def write_together(dynamodb: Any, items: list[dict[str, Any]]) -> list[str] | None:
     """Write ``items`` in one TransactWriteItems: None when written, else each item's cancellation reason code
     (``ConditionalCheckFailed`` for the one whose condition failed, ``None`` for the others). A transaction that
@@ -101,10 +112,11 @@ class Locks:
         ``global_cap`` across every account, as items of a transaction, each named by its cap (``account``,
         ``global``): when one's condition fails, that cap is full and nothing is counted."""
         now = now or utcnow()
-        bucket = int(now.timestamp()) // window_seconds * window_seconds
-        caps = [(f"rate#{account}#{bucket}", cap, "account")]
+        bucket = window_start(window_seconds, now)
+        account_key, global_key = rate_keys(window_seconds, account, now)
+        caps = [(account_key, cap, "account")]
         if global_cap is not None:
-            caps.append((f"rate#{bucket}", global_cap, "global"))
+            caps.append((global_key, global_cap, "global"))
         return [
             (
                 which,

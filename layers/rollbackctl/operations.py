@@ -12,6 +12,7 @@ from typing import Any, get_args
 from . import kinds, pipelines, targets
 from .aws import AWS_ERRORS, Clients, error_code
 from .kinds import Refusal
+from .locks import rate_keys
 from .model import Action, Incident, parse_time, short_target, utcnow
 from .store import Ledger
 from .tags import MANAGED_TAG, MODE_TAG, PIPELINE_TAG, TAG_MODES, TARGET_TAG, effective_mode
@@ -151,10 +152,10 @@ def _used(clients: Clients, table: str, key: str) -> int:
 
 def _rate_cap(clients: Clients, settings: dict[str, str], table: str, account: str) -> dict[str, dict[str, int]]:
     window = int(settings.get("RATE_CAP_WINDOW_SECONDS") or 3600)
-    bucket = int(utcnow().timestamp()) // window * window
-    caps = {"account": (f"rate#{account}#{bucket}", int(settings.get("RATE_CAP_COUNT") or 0))}
+    account_key, global_key = rate_keys(window, account, utcnow())  # the ids Triage counts in (locks.rate_slots)
+    caps = {"account": (account_key, int(settings.get("RATE_CAP_COUNT") or 0))}
     if settings.get("RATE_CAP_GLOBAL_COUNT"):
-        caps["global"] = (f"rate#{bucket}", int(settings["RATE_CAP_GLOBAL_COUNT"]))
+        caps["global"] = (global_key, int(settings["RATE_CAP_GLOBAL_COUNT"]))
     return {
         name: {"used": _used(clients, table, key), "cap": cap, "window_seconds": window}
         for name, (key, cap) in caps.items()
