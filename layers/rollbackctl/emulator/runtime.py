@@ -39,13 +39,17 @@ from ..config import EMULATOR_SLACK_LOOPBACK
 from . import identity, sts
 from .faults import FAULTS, Crash
 
+# The current thread's capture buffer, shared by every stand-in: a logging handler made while an earlier one was
+# sys.stdout (pytest puts its own back between tests) still writes to the invocation running on its thread.
+_LOCAL = threading.local()
+
 
 class _ThreadStdout(io.TextIOBase):
     """sys.stdout stand-in: writes go to the current thread's capture buffer if it has one."""
 
     def __init__(self, real: TextIO) -> None:
         self.real = real
-        self.local = threading.local()
+        self.local = _LOCAL
 
     def write(self, text: str) -> int:
         buffer = getattr(self.local, "buffer", None)
