@@ -534,17 +534,12 @@ KILL_SWITCH = "/rollbackctl/kill-switch"
 
 
 def _switch(value: str, reason: str) -> None:
-    from .model import iso, utcnow
+    from .operations import set_kill_switch
 
     if not reason.strip():
         fail("say why: --reason TEXT (it is recorded with the kill switch)")
-    by = caller_identity()
-    # The parameter's history keeps every value with its description: the record of who and why.
-    description = f"{value} by {by} at {iso(utcnow())}: {' '.join(reason.split())}"[:1024]
     try:
-        client("ssm").put_parameter(
-            Name=KILL_SWITCH, Value=value, Type="String", Overwrite=True, Description=description
-        )
+        description = set_kill_switch(client("ssm"), KILL_SWITCH, value, caller_identity(), reason)
     except AWS_ERRORS as exc:
         fail(f"cannot set {KILL_SWITCH}: {exc}", 1)
     out.print(line("kill switch ", (value, "bold"), f" ({description}); takes effect within 10 seconds"))
@@ -576,10 +571,8 @@ def rollback(
 
     --to names a version of the target's own function (a published version, never $LATEST) or a revision of its
     own task-definition family; it must be known-good unless --force. Who asked is your IAM identity (STS)."""
-    import uuid
-
     from . import kinds
-    from .model import iso, utcnow
+    from .operations import manual_rollback
     from .report import print_incident
 
     if force and not to:
@@ -589,23 +582,10 @@ def rollback(
     named = kinds.parse(target)
     if named is None:
         fail(f"{target[:300]} is not {kinds.labels()}")
-    by = caller_identity()
-    now = iso(utcnow())
-    event = {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Manual Rollback",
-        "source": "rollbackctl",
-        "account": named.account,
-        "time": now,
-        "region": named.region,
-        "resources": [target],
-        "detail": {"target": target, "to": to or "", "force": force, "by": by, "reason": reason.strip()},
-    }
+    asked = manual_rollback(named, to or "", force, caller_identity(), reason)
     outputs = stack_outputs(stack_name)
     sfn = client("stepfunctions")
-    name = "manual-" + hashlib.sha256(f"{target}|{now}".encode()).hexdigest()[:24]
-    execution = sfn.start_execution(stateMachineArn=outputs["StateMachineArn"], name=name, input=json.dumps(event))
+    execution = sfn.start_execution(stateMachineArn=outputs["StateMachineArn"], name=asked.name, input=asked.input)
     described = wait_for_execution(sfn, execution["executionArn"], timeout)
     if described["status"] != "SUCCEEDED":
         fail(f"workflow {described['status']}: {described.get('cause', '')}", 1)

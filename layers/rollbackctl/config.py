@@ -137,6 +137,8 @@ class NotifySettings:
     slack_allowed_hosts: tuple[str, ...] = ()
     # http://127.0.0.1:PORT/services/... accepted too: only where the emulator set EMULATOR_SLACK_LOOPBACK
     slack_loopback: bool = False
+    # the Slack message carries rollbackctl's buttons (SLACK_BUTTONS: the stack has a Slack actions function URL)
+    slack_buttons: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> NotifySettings:
@@ -147,6 +149,7 @@ class NotifySettings:
             "SLACK_ALLOWED_HOSTS",
             "VERIFY_BAKE_SECONDS",
             "NOTIFY_IGNORED",
+            "SLACK_BUTTONS",
         )
         may_be_empty = ("SLACK_WEBHOOK_SECRET_ID", "SLACK_ALLOWED_HOSTS")
         missing = [var for var in required if var not in env or (var not in may_be_empty and not env[var])]
@@ -160,12 +163,47 @@ class NotifySettings:
         bake = _whole_number("VERIFY_BAKE_SECONDS", env["VERIFY_BAKE_SECONDS"])
         if not 0 <= bake <= 86400:
             raise ConfigError(f"VERIFY_BAKE_SECONDS must be between 0 and 86400, got {bake}")
-        flag = env["NOTIFY_IGNORED"].strip().lower()
-        if flag not in ("true", "false"):
-            raise ConfigError(f"NOTIFY_IGNORED must be true or false, got {env['NOTIFY_IGNORED']!r}")
+        flag, buttons = _flag(env, "NOTIFY_IGNORED"), _flag(env, "SLACK_BUTTONS")
         hosts = tuple(h.strip().lower() for h in env["SLACK_ALLOWED_HOSTS"].split(",") if h.strip())
         bad = [h for h in hosts if not _HOSTNAME.match(h)]
         if bad:
             raise ConfigError(f"SLACK_ALLOWED_HOSTS must be host names separated by commas, got {', '.join(bad)!r}")
         loopback = env.get(EMULATOR_SLACK_LOOPBACK, "") == "true"
-        return cls(env["CHATBOT_TOPIC_ARN"], secret_id, bake, flag == "true", hosts, loopback)
+        return cls(env["CHATBOT_TOPIC_ARN"], secret_id, bake, flag, hosts, loopback, buttons and bool(secret_id))
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = env[name].strip().lower()
+    if value not in ("true", "false"):
+        raise ConfigError(f"{name} must be true or false, got {env[name]!r}")
+    return value == "true"
+
+
+_SLACK_USER = re.compile(r"[UW][A-Z0-9]{2,20}")
+
+
+@dataclass(frozen=True)
+class SlackActionSettings:
+    """What only the Slack actions function reads. ``SLACK_SIGNING_SECRET_ID`` names the Secrets Manager secret that
+    holds the Slack app's signing secret (never the value); ``SLACK_ACTION_USERS``, set but maybe empty, the Slack
+    user ids whose clicks are taken (empty: any user of the workspace whose request Slack signed);
+    ``STATE_MACHINE_ARN`` the workflow that "Roll back again" starts."""
+
+    signing_secret_id: str
+    users: frozenset[str]
+    state_machine_arn: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> SlackActionSettings:
+        env = os.environ if env is None else env
+        required = ("SLACK_SIGNING_SECRET_ID", "SLACK_ACTION_USERS", "STATE_MACHINE_ARN")
+        missing = [var for var in required if var not in env or (var != "SLACK_ACTION_USERS" and not env[var])]
+        if missing:
+            raise ConfigError(f"missing environment variable(s): {', '.join(missing)}")
+        users = [u.strip() for u in env["SLACK_ACTION_USERS"].split(",") if u.strip()]
+        bad = [u for u in users if not _SLACK_USER.fullmatch(u)]
+        if bad:
+            raise ConfigError(
+                f"SLACK_ACTION_USERS must be Slack user ids (U0123ABCD) separated by commas, got {bad[0]!r}"
+            )
+        return cls(env["SLACK_SIGNING_SECRET_ID"].strip(), frozenset(users), env["STATE_MACHINE_ARN"])

@@ -21,6 +21,14 @@ def kill_switch_reader(ssm_client: Any, name: str, max_age: int = KILL_SWITCH_MA
 
 
 KILL_SWITCH_OFF = "off"
+# How a refusal names the hub's kill switch ("the kill switch is 'on': ..."), and how the Slack buttons know an
+# incident was paused by it (a member's kill switch is named by its account and region, and is the member's own).
+HUB_KILL_SWITCH = "the kill switch"
+
+
+def paused_by_hub(reason: str) -> bool:
+    """Whether a refusal's reason is the hub's kill switch set to anything but ``off``."""
+    return reason.startswith(f"{HUB_KILL_SWITCH} is ")
 
 
 def read_kill_switch_safely(
@@ -30,7 +38,7 @@ def read_kill_switch_safely(
     and a kill switch that cannot be read count as on. Safety over cleverness. The hub's kill switch stops every
     action everywhere; ``member`` (what, how to read it) is the kill switch of the member account and region acted
     in, which stops actions there."""
-    on, why = _read_one(read, "the kill switch")
+    on, why = _read_one(read, HUB_KILL_SWITCH)
     if on or member is None:
         return on, why
     return _read_one(member[1], member[0])

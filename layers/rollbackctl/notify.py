@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
-from . import kinds, mrkdwn
+from . import kinds, mrkdwn, slack_actions
 from .aws import AWS_ERRORS, Clients, error_code
 from .config import NotifySettings, Settings
 from .model import Incident, iso, short_target, short_version, utcnow
@@ -238,9 +238,10 @@ def chatbot_message(incident: Incident, kind: Kind = "incident") -> dict[str, An
     }
 
 
-def slack_payload(incident: Incident, kind: Kind = "incident") -> dict[str, Any]:
-    """Block Kit: a header, the facts as fields, the diagnosis and its fix, links. Labels are our markup; every
-    value goes through ``mrkdwn.text`` (and every text object is verbatim: Slack parses nothing of its own)."""
+def slack_payload(incident: Incident, kind: Kind = "incident", with_buttons: bool = False) -> dict[str, Any]:
+    """Block Kit: a header, the facts as fields, the diagnosis and its fix, links, and (``with_buttons``: the stack
+    has its Slack actions URL) the buttons the incident offers now. Labels are our markup; every value goes through
+    ``mrkdwn.text`` (and every text object is verbatim: Slack parses nothing of its own)."""
     text, section = mrkdwn.text, mrkdwn.section_text
     header = {"type": "header", "text": {"type": "plain_text", "text": subject(incident, kind)[14:150]}}
     if kind == "incident":
@@ -275,6 +276,9 @@ def slack_payload(incident: Incident, kind: Kind = "incident") -> dict[str, Any]
     link_text = " | ".join(mrkdwn.link(url, label) for label, url in links(incident))
     context = f"Incident {text(incident.incident_id)}" + (f" | {link_text}" if link_text else "")
     blocks.append({"type": "context", "elements": [section(context, 2900)]})
+    actions = slack_actions.buttons(incident, kind) if with_buttons else None
+    if actions is not None:
+        blocks.append(actions)
     # The message's own text is mrkdwn too (the notification and the fallback show it).
     return {"text": text(subject(incident, kind)), "blocks": blocks}
 
@@ -330,7 +334,7 @@ class Notifier:
                 self._record(incident, "chatbot", kind, now, error=f"{type(exc).__name__}: {error_code(exc)}")
         if self.slack is not None and ("slack", kind) not in done:
             try:
-                self.slack.post(slack_payload(incident, kind))
+                self.slack.post(slack_payload(incident, kind, self.channels.slack_buttons))
                 self._record(incident, "slack", kind, now)
             except SlackError as exc:
                 self._record(incident, "slack", kind, now, error=str(exc))

@@ -1,10 +1,14 @@
-"""What the operator commands read and decide (the CLI renders it): history's filters, a known-good by hand, the
-status of everything rollbackctl guards, and what will not work when it matters (lint). Read-only except
-``mark_good``; every read is the operator's own (their IAM identity), never the controller's."""
+"""What the operator commands read and decide (the CLI and the Slack buttons render it): history's filters, a
+known-good by hand, the kill switch, a rollback asked for by hand, the status of everything rollbackctl guards, and
+what will not work when it matters (lint). Read-only except ``mark_good`` and ``set_kill_switch``; from the CLI every
+call is the operator's own (their IAM identity), never the controller's."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, get_args
@@ -13,7 +17,7 @@ from . import kinds, pipelines, targets
 from .aws import AWS_ERRORS, Clients, error_code
 from .kinds import Refusal
 from .locks import rate_keys
-from .model import Action, Incident, parse_time, short_target, utcnow
+from .model import Action, Incident, iso, parse_time, short_target, utcnow
 from .store import Ledger
 from .tags import MANAGED_TAG, MODE_TAG, PIPELINE_TAG, TAG_MODES, TARGET_TAG, effective_mode
 
@@ -88,6 +92,47 @@ def mark_good(clients: Clients, ledger: Ledger, arn: str, version: str, by: str,
             "version is not made good by hand; nothing was changed"
         )
     return "; ".join((note, *checked.notes))
+
+
+def set_kill_switch(ssm: Any, name: str, value: str, by: str, reason: str, now: datetime | None = None) -> str:
+    """Set the kill switch ``name`` to ``value`` (``on`` or ``off``). The parameter's history keeps every value with
+    its description, which is the record of who and why. Returns that description."""
+    description = f"{value} by {by} at {iso(now or utcnow())}: {' '.join(reason.split())}"[:1024]
+    ssm.put_parameter(Name=name, Value=value, Type="String", Overwrite=True, Description=description)
+    return description
+
+
+@dataclass(frozen=True)
+class ManualRollback:
+    """What starts the workflow for a rollback asked for by hand: the execution's name and its input event (the
+    ``rollbackctl`` / ``Manual Rollback`` event that triage reads, see events.ManualRollback)."""
+
+    name: str
+    event: dict[str, Any]
+
+    @property
+    def input(self) -> str:
+        return json.dumps(self.event)
+
+
+def manual_rollback(
+    target: kinds.Target, to: str, force: bool, by: str, reason: str, name: str = "", now: datetime | None = None
+) -> ManualRollback:
+    """The workflow's input for a rollback of ``target`` asked for by ``by``, for ``reason`` (same rules as an
+    alarm: known-good, restorable, the rate cap). ``name`` by default is new for each request."""
+    at = iso(now or utcnow())
+    event = {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Manual Rollback",
+        "source": "rollbackctl",
+        "account": target.account,
+        "time": at,
+        "region": target.region,
+        "resources": [target.arn],
+        "detail": {"target": target.arn, "to": to, "force": force, "by": by, "reason": reason.strip()},
+    }
+    return ManualRollback(name or "manual-" + hashlib.sha256(f"{target.arn}|{at}".encode()).hexdigest()[:24], event)
 
 
 # --- status ---------------------------------------------------------------------------------------------------------

@@ -129,12 +129,20 @@ def blocked_stages(clients: Clients, pipeline: str) -> list[dict[str, Any]]:
 
 
 def unblock(
-    clients: Clients, pipeline: str, stage: str | None, by: str, why: str, everything: bool = False
+    clients: Clients,
+    pipeline: str,
+    stage: str | None,
+    by: str,
+    why: str,
+    everything: bool = False,
+    incident_id: str | None = None,
 ) -> list[dict[str, Any]]:
     """Re-enable the inbound transitions rollbackctl disabled (their reason names an incident); with
-    ``everything``, also those a human disabled (a change freeze is not rollbackctl's to lift unless asked).
-    Returns what was unblocked (stage, incident)."""
+    ``everything``, also those a human disabled (a change freeze is not rollbackctl's to lift unless asked); with
+    ``incident_id``, only those that incident disabled. Returns what was unblocked (stage, incident)."""
     blocked = blocked_stages(clients, pipeline)
+    if incident_id is not None:
+        blocked = [b for b in blocked if b["incident_id"] == incident_id]
     chosen = [b for b in blocked if (stage is None or b["stage"] == stage) and (everything or b["incident_id"])]
     if stage is not None and not chosen:
         if any(b["stage"] == stage for b in blocked):

@@ -72,6 +72,13 @@ class _Redact(logging.Filter):
 
 
 _REDACT = _Redact()
+
+
+def remember_secret(*values: str) -> None:
+    """Mask these values (a secret just read) in every botocore log record from now on (not "" nor "x")."""
+    _Redact.secrets.update(v for v in values if len(v) >= 8)
+
+
 for _name in ("botocore.endpoint", "botocore.parsers", "botocore.hooks", "botocore.auth"):
     logging.getLogger(_name).addFilter(_REDACT)
 
@@ -136,7 +143,7 @@ class SlackWebhook:
                 value = str(json.loads(value).get("url", "")).strip()
             except (ValueError, AttributeError):
                 value = ""
-        _Redact.secrets.update(v for v in (raw, raw.strip(), value) if len(v) >= 8)  # not "" nor "x": every log
+        remember_secret(raw, raw.strip(), value)
         if not is_webhook_url(value, self.hosts, self.loopback):
             raise SlackError(f"the webhook secret {self.secret_id} is not a Slack webhook URL")
         return value

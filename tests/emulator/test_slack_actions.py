@@ -1,5 +1,5 @@
 """Slack button clicks are taken only when Slack signed them, recently, once (rollbackctl/slack_actions.py; the
-function that acts on them comes next). Against the emulator's DynamoDB for the replay claim."""
+function that acts on them: tests/e2e/test_slack_buttons.py). Against the emulator's DynamoDB for the replay claim."""
 
 from __future__ import annotations
 

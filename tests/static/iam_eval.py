@@ -269,7 +269,10 @@ def grants(translated: dict[str, Any], resolver: Resolver) -> Iterator[Grant]:
     """Every (action, resource) an Allow of the template's roles grants, resolved for one deployment; the
     managed policies SAM attaches count for what their functions use them for (MANAGED_POLICY_NEEDS)."""
     resources = translated.get("Resources") or {}
-    roles = {name: r for name, r in resources.items() if r.get("Type") == "AWS::IAM::Role"}
+    def deployed(r: dict[str, Any]) -> bool:  # a resource whose Condition is false is not created
+        return not r.get("Condition") or resolver.condition(str(r["Condition"]))
+
+    roles = {name: r for name, r in resources.items() if r.get("Type") == "AWS::IAM::Role" and deployed(r)}
     resolved = {"Resources": {name: resolver.resolve(role) for name, role in roles.items()}}
     for st in identity_statements(resolved):
         if st.body.get("Effect") != "Allow":
@@ -284,7 +287,7 @@ def grants(translated: dict[str, Any], resolver: Resolver) -> Iterator[Grant]:
     users = {
         name: str(resolver.resolve(r["Properties"]["Role"]))
         for name, r in resources.items()
-        if r.get("Type") == "AWS::Lambda::Function"
+        if r.get("Type") == "AWS::Lambda::Function" and deployed(r)
     }
     context = {"region": resolver.pseudo["AWS::Region"], "account": resolver.pseudo["AWS::AccountId"]}
     for role_id, role in resolved["Resources"].items():

@@ -398,3 +398,56 @@ def test_a_member_role_missing_a_hub_grant_is_caught(member: dict[str, Any], tra
     assert (
         "the member role lacks codepipeline:DisableStageTransition, which a kind calls" not in violations
     )  # Contain's, not a kind's: the comparison with the hub's roles is what catches it
+
+
+# ---- the Slack buttons (issue 18, item 3) --------------------------------------------------------------------
+
+
+def test_the_slack_buttons_function_holds_only_what_its_four_actions_need(translated: dict[str, Any]) -> None:
+    """Read and record its incident, claim each signature once, read its signing secret, the hub's kill switch
+    (Resume), its account's pipeline transitions (Unblock), the workflow (Roll back again): nothing else, and no
+    member role (a member's pipeline and kill switch are the member's)."""
+    from tests.static.iam_eval import Resolver, grants
+
+    resolver = Resolver(
+        translated, {"SlackWebhookSecretId": "rollbackctl/slack-webhook", "SlackSigningSecretId": "rollbackctl/sign"}
+    )
+    granted = {(g.action, g.resource) for g in grants(translated, resolver) if g.role == "SlackActionsFunctionRole"}
+    ours = {(a, r) for a, r in granted if not a.startswith(("logs:", "xray:"))}
+    account = "arn:aws:{}:us-east-1:123456789012:{}"
+    assert {a for a, _ in ours} == {
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:PutItem",
+        "kms:Decrypt",
+        "kms:Encrypt",
+        "kms:GenerateDataKey",
+        "secretsmanager:GetSecretValue",
+        "ssm:GetParameter",
+        "ssm:PutParameter",
+        "codepipeline:GetPipelineState",
+        "codepipeline:EnableStageTransition",
+        "states:StartExecution",
+    }
+    assert ("secretsmanager:GetSecretValue", account.format("secretsmanager", "secret:rollbackctl/sign-??????")) in ours
+    assert ("ssm:PutParameter", account.format("ssm", "parameter/rollbackctl/kill-switch")) in ours
+    assert {r for a, r in ours if a.startswith("secretsmanager:")} == {
+        account.format("secretsmanager", "secret:rollbackctl/sign-??????")
+    }
+    assert not any(a == "sts:AssumeRole" for a, _ in granted)
+
+
+def test_only_the_slack_buttons_have_a_public_url_and_only_with_slack_on(translated: dict[str, Any]) -> None:
+    urls = {n: r for n, r in translated["Resources"].items() if r["Type"] == "AWS::Lambda::Url"}
+    assert list(urls) == ["SlackActionsFunctionUrl"]
+    assert urls["SlackActionsFunctionUrl"]["Condition"] == "SlackActionsOn"
+    public = [
+        n
+        for n, r in translated["Resources"].items()
+        if r["Type"] == "AWS::Lambda::Permission" and r["Properties"].get("Principal") == "*"
+    ]
+    assert sorted(public) == ["SlackActionsInvokePermission", "SlackActionsUrlPermission"]
+    invoke = translated["Resources"]["SlackActionsInvokePermission"]["Properties"]
+    assert invoke["InvokedViaFunctionUrl"] is True  # lambda:InvokeFunction by anyone only through the URL
+    variables = translated["Resources"]["SlackActionsFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["SLACK_SIGNING_SECRET_ID"] == {"Ref": "SlackSigningSecretId"}  # its name, never its value

@@ -39,6 +39,7 @@ TEMPLATES = [PIPELINE / "template.yaml", PIPELINE / "deploy-roles.yaml"]
 CREATE_ACTION = {
     "AWS::Lambda::Function": "lambda:CreateFunction",
     "AWS::Lambda::Permission": "lambda:AddPermission",
+    "AWS::Lambda::Url": "lambda:CreateFunctionUrlConfig",
     "AWS::Lambda::LayerVersion": "lambda:PublishLayerVersion",
     "AWS::Lambda::EventInvokeConfig": "lambda:PutFunctionEventInvokeConfig",
     "AWS::Lambda::ResourcePolicy": "lambda:PutResourcePolicy",
@@ -412,18 +413,24 @@ def boundary_escalation_violations(roles: dict[str, Any]) -> list[str]:
 
 
 def _boundary_grants(translated: dict[str, Any]) -> tuple[list[Any], Resolver]:
-    """What the controller's roles are granted, with Slack off, named, and given as an ARN."""
+    """What the controller's roles are granted, with Slack off, named, and given as an ARN (its buttons too)."""
     granted: list[Any] = []
     resolver = Resolver(translated)
-    for slack, members, organization in (
-        ("", "", ""),
-        ("rollbackctl/slack-webhook", "222222222222,333333333333", ""),
-        ("arn:aws:secretsmanager:us-east-1:123456789012:secret:rollbackctl/slack-AbCdEf", "", "o-abcdefghij"),
+    for slack, signing, members, organization in (
+        ("", "", "", ""),
+        ("rollbackctl/slack-webhook", "rollbackctl/slack-signing", "222222222222,333333333333", ""),
+        (
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:rollbackctl/slack-AbCdEf",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:rollbackctl/slack-signing-AbCdEf",
+            "",
+            "o-abcdefghij",
+        ),
     ):
         resolver = Resolver(
             translated,
             {
                 "SlackWebhookSecretId": slack,
+                "SlackSigningSecretId": signing,
                 "PermissionsBoundaryArn": "arn:aws:iam::123456789012:policy/b",
                 "MemberAccounts": members,
                 "OrganizationId": organization,

@@ -190,7 +190,7 @@ def test_a_topic_left_open_is_caught(translated: dict[str, Any]) -> None:
 
 def test_traces_carry_no_response_and_no_error(translated: dict[str, Any]) -> None:
     functions = [b for b in translated["Resources"].values() if b["Type"] == "AWS::Lambda::Function"]
-    assert len(functions) == 8  # the six steps, Track and the pipeline gate
+    assert len(functions) == 9  # the six steps, Track, the pipeline gate and the Slack buttons
     for function in functions:
         variables = function["Properties"]["Environment"]["Variables"]
         assert variables["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"

@@ -25,6 +25,7 @@ CHANNELS = {
     "SLACK_ALLOWED_HOSTS": "",
     "VERIFY_BAKE_SECONDS": "300",
     "NOTIFY_IGNORED": "false",
+    "SLACK_BUTTONS": "false",
 }
 
 
@@ -93,6 +94,7 @@ def test_slack_payload_respects_block_kit_limits_even_for_huge_incidents() -> No
         ({"VERIFY_BAKE_SECONDS": "soon"}, "whole number"),
         ({"VERIFY_BAKE_SECONDS": "-1"}, "between 0 and 86400"),
         ({"NOTIFY_IGNORED": "yes"}, "true or false"),
+        ({"SLACK_BUTTONS": "on"}, "SLACK_BUTTONS must be true or false"),
         ({"SLACK_WEBHOOK_SECRET_ID": "https://hooks.slack.com/services/T/B/x"}, "not hold the webhook URL"),
         ({"SLACK_ALLOWED_HOSTS": "https://hooks.example.com"}, "host names separated by commas"),
         ({"SLACK_ALLOWED_HOSTS": "hooks.example.com,bad host"}, "host names separated by commas"),
@@ -260,3 +262,20 @@ def test_whatever_the_post_raises_is_recorded_by_kind_only(monkeypatch: Any, err
 )
 def test_verify_judges_every_alarm(states: dict[str, str], status: str) -> None:
     assert judge(states) == status
+
+
+def test_the_slack_actions_settings_fail_loudly() -> None:
+    from rollbackctl.config import SlackActionSettings
+
+    env = {"SLACK_SIGNING_SECRET_ID": "rollbackctl/signing", "SLACK_ACTION_USERS": "", "STATE_MACHINE_ARN": "arn:x"}
+    assert SlackActionSettings.from_env(env).users == frozenset()
+    assert SlackActionSettings.from_env({**env, "SLACK_ACTION_USERS": "U0A1, W0B2"}).users == {"U0A1", "W0B2"}
+    for change, error in (
+        ({"SLACK_SIGNING_SECRET_ID": ""}, "SLACK_SIGNING_SECRET_ID"),
+        ({"STATE_MACHINE_ARN": ""}, "STATE_MACHINE_ARN"),
+        ({"SLACK_ACTION_USERS": "alice"}, "must be Slack user ids"),
+    ):
+        with pytest.raises(ConfigError, match=error):
+            SlackActionSettings.from_env({**env, **change})
+    with pytest.raises(ConfigError, match="SLACK_ACTION_USERS"):
+        SlackActionSettings.from_env({k: v for k, v in env.items() if k != "SLACK_ACTION_USERS"})

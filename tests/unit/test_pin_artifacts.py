@@ -78,7 +78,7 @@ def test_every_artifact_is_pinned_to_the_uploaded_version(s3: Any) -> None:
     versions = _upload(s3, packaged)
     pinned, done = pin(packaged, s3_versions(s3))
     references = _references(pinned)
-    assert len(references) == len(done) == 10  # eight functions, the layer, the state machine
+    assert len(references) == len(done) == 11  # nine functions, the layer, the state machine
     for reference in references.values():
         assert reference == {"Bucket": BUCKET, "Key": reference["Key"], "Version": versions[reference["Key"]]}
     assert _references(packaged)["TriageFunction"] == f"s3://{BUCKET}/{_key('TriageFunction')}"  # input untouched
@@ -104,7 +104,7 @@ def test_sam_deploys_the_pinned_versions(s3: Any) -> None:
     functions = [r["Properties"]["Code"] for r in out.values() if r["Type"] == "AWS::Lambda::Function"]
     layers = [r["Properties"]["Content"] for r in out.values() if r["Type"] == "AWS::Lambda::LayerVersion"]
     machines = [r["Properties"] for r in out.values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
-    assert len(functions) == 8 and len(layers) == 1 and len(machines) == 1
+    assert len(functions) == 9 and len(layers) == 1 and len(machines) == 1
     for code in functions + layers:
         assert code["S3ObjectVersion"] == versions[code["S3Key"]]
     location = machines[0]["DefinitionS3Location"]
@@ -121,7 +121,7 @@ def test_main_writes_the_pinned_template(s3: Any, tmp_path: Path, capsys: pytest
     written = load_template(target)
     assert _references(written)["DomainLayer"]["Version"] == versions[_key("DomainLayer")]
     assert "&id" not in target.read_text(encoding="utf-8")  # no YAML anchors: each value written where it is read
-    assert "10 artifact references pinned" in capsys.readouterr().out
+    assert "11 artifact references pinned" in capsys.readouterr().out
 
 
 # ---- what it refuses ----------------------------------------------------------------------------------------

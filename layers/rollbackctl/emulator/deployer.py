@@ -303,6 +303,8 @@ class _Deployer:
             "AWS::CloudFormation::WaitConditionHandle": self.wait_condition_handle,
             "AWS::SNS::TopicPolicy": self.topic_policy,
             "AWS::Lambda::ResourcePolicy": self.function_policy,
+            "AWS::Lambda::Url": self.function_url,
+            "AWS::Lambda::Permission": self.function_permission,
         }
 
     def name(self, logical: str, limit: int = 64) -> str:
@@ -488,6 +490,27 @@ class _Deployer:
         the emulator enforces no IAM; the policy is kept with the deployment, read, not enforced."""
         self.policies[logical] = {"ResourceArn": p["ResourceArn"], "Policy": p["PolicyDocument"]}
         self.stack.refs[logical] = str(p["ResourceArn"])
+
+    def function_url(self, logical: str, p: dict[str, Any]) -> None:
+        """AWS::Lambda::Url (CreateFunctionUrlConfig); its FunctionUrl attribute is the URL moto made."""
+        made = self.client("lambda").create_function_url_config(
+            FunctionName=p["TargetFunctionArn"], AuthType=p["AuthType"], InvokeMode=p.get("InvokeMode", "BUFFERED")
+        )
+        self.stack.refs[logical] = made["FunctionArn"]
+        self.stack.attrs[logical] = {"FunctionUrl": made["FunctionUrl"], "FunctionArn": made["FunctionArn"]}
+
+    def function_permission(self, logical: str, p: dict[str, Any]) -> None:
+        """AWS::Lambda::Permission (AddPermission): moto keeps the statement; the emulator invokes in process and
+        does not evaluate a function's resource-based policy (nor does it serve function URLs over HTTP)."""
+        extra = {"FunctionUrlAuthType": p["FunctionUrlAuthType"]} if "FunctionUrlAuthType" in p else {}
+        self.client("lambda").add_permission(
+            FunctionName=p["FunctionName"],
+            StatementId=logical,
+            Action=p["Action"],
+            Principal=p["Principal"],
+            **extra,
+        )
+        self.stack.refs[logical] = logical
 
     def topic_policy(self, logical: str, p: dict[str, Any]) -> None:
         sns = self.client("sns")
