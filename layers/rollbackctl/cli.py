@@ -665,7 +665,7 @@ FUNCTIONS_DIR = "functions"
 def invoke(
     function: Annotated[
         str,
-        typer.Argument(help="A folder under functions/: triage, restore, contain, diagnose, notify, verify or track."),
+        typer.Argument(help="A folder under functions/: triage, restore, contain, ..., gate, slack_actions."),
     ],
     event_file: Annotated[Path, typer.Argument(help="The event to hand the handler (JSON).")],
     template: TemplateOption = Path("template.yaml"),

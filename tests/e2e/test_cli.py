@@ -412,7 +412,7 @@ def test_invoke_runs_one_handler_without_docker() -> None:
 def test_invoke_names_the_functions_when_given_an_unknown_one() -> None:
     result = rollbackctl("invoke", "rollback", str(EVENTS / "alarm-ok.json"))
     assert result.returncode == 2
-    assert "contain, diagnose, gate, notify, restore, track, triage, verify" in result.stderr
+    assert "contain, diagnose, gate, notify, restore, slack_actions, track, triage, verify" in result.stderr
 
 
 def test_members_get_their_stack_and_an_alarm_there_goes_back_there(local_aws: tuple[str, dict[str, str]]) -> None:

@@ -269,6 +269,7 @@ def grants(translated: dict[str, Any], resolver: Resolver) -> Iterator[Grant]:
     """Every (action, resource) an Allow of the template's roles grants, resolved for one deployment; the
     managed policies SAM attaches count for what their functions use them for (MANAGED_POLICY_NEEDS)."""
     resources = translated.get("Resources") or {}
+
     def deployed(r: dict[str, Any]) -> bool:  # a resource whose Condition is false is not created
         return not r.get("Condition") or resolver.condition(str(r["Condition"]))
 
