@@ -498,6 +498,7 @@ def unblock(
     incident that blocked each. A transition a human disabled stays disabled unless --all."""
     from .aws import Clients
     from .pipelines import unblock as do_unblock
+    from .pipelines import unblock_step
     from .store import IncidentStore
 
     if not reason.strip():
@@ -515,7 +516,7 @@ def unblock(
     for entry in done:
         incident = store.get(entry["incident_id"]) if entry.get("incident_id") else None
         if incident is not None:
-            incident.record_step(f"unblock pipeline {pipeline}", "done", entry["detail"])
+            incident.record_step(unblock_step(pipeline), "done", entry["detail"])
             store.put(incident)
     if as_json:
         print_json(done)

@@ -27,6 +27,16 @@ _REASON_DISALLOWED = re.compile(r"[^a-zA-Z0-9!@ ()\.\*\?\-]+")
 INCIDENT_IN_REASON = re.compile(r"\b(inc-\d{8}T\d{6}-[0-9a-f]{8})\b")
 
 
+def block_step(pipeline: str) -> str:
+    """The incident step that records a block of ``pipeline`` (Contain), as unblock_step records its lifting."""
+    return f"block pipeline {pipeline}"
+
+
+def unblock_step(pipeline: str) -> str:
+    """The incident step that records the block lifted (``rollbackctl unblock``, the Slack button)."""
+    return f"unblock pipeline {pipeline}"
+
+
 def from_tags(*tag_sets: tuple[str, dict[str, str]]) -> PipelineRef | None:
     for where, tags in tag_sets:
         value = tags.get(PIPELINE_TAG, "").strip()
@@ -105,12 +115,10 @@ def block(clients: Clients, incident: Incident) -> None:
             pipelineName=ref.name, stageName=stage, transitionType="Inbound", reason=reason
         )
     except AWS_ERRORS as exc:
-        incident.record_step(f"block pipeline {ref.name}", "failed", _explain(exc, ref.name))
+        incident.record_step(block_step(ref.name), "failed", _explain(exc, ref.name))
         return
     ref.stage = stage
-    incident.record_step(
-        f"block pipeline {ref.name}", "done", f"inbound transition into stage {stage} disabled: {reason}"
-    )
+    incident.record_step(block_step(ref.name), "done", f"inbound transition into stage {stage} disabled: {reason}")
 
 
 def blocked_stages(clients: Clients, pipeline: str) -> list[dict[str, Any]]:

@@ -35,19 +35,21 @@ from .aws import AWS_ERRORS, Clients, error_code
 from .config import Settings, SlackActionSettings
 from .controls import KILL_SWITCH_OFF, paused_by_hub
 from .model import Incident, iso, short_target, short_version, utcnow
+from .pipelines import block_step, unblock_step
 
 VERSION = "v0"
 TOLERANCE_SECONDS = 5 * 60  # Slack's own advice: older requests may be replays
 PREFIX = "slack#"
 # The buttons rollbackctl's messages carry, by action_id: unblock the pipeline, resume after a pause, roll back
 # again or keep the version after an escalation.
-ACTIONS = ("unblock", "resume", "rollback_again", "keep")
 LABELS = {
     "unblock": "Unblock the pipeline",
     "resume": "Resume (kill switch off)",
     "rollback_again": "Roll back again",
     "keep": "Keep this version",
 }
+ACTIONS = tuple(LABELS)
+STYLES = {"unblock": "primary", "rollback_again": "danger"}
 # What each message offers, of what the incident offers (the escalation is where a human decides).
 FOR_MESSAGE = {
     "incident": ("unblock", "resume"),
@@ -168,10 +170,11 @@ def _blocking(incident: Incident) -> bool:
         return False
     state = False
     for step in incident.steps:
-        if step["step"] == f"block pipeline {incident.pipeline.name}" and step["status"] == "done":
-            state = True
-        elif step["step"] == f"unblock pipeline {incident.pipeline.name}" and step["status"] == "done":
-            state = False
+        if step["status"] == "done" and step["step"] in (
+            block_step(incident.pipeline.name),
+            unblock_step(incident.pipeline.name),
+        ):
+            state = step["step"] == block_step(incident.pipeline.name)
     return state
 
 
@@ -202,8 +205,8 @@ def buttons(incident: Incident, message: str) -> dict[str, Any] | None:
             "text": {"type": "plain_text", "text": LABELS[action]},
             "value": incident.incident_id,
         }
-        if action in ("rollback_again", "unblock"):
-            button["style"] = "danger" if action == "rollback_again" else "primary"
+        if action in STYLES:
+            button["style"] = STYLES[action]
         if action in CONFIRM:
             button["confirm"] = {
                 "title": {"type": "plain_text", "text": LABELS[action] + "?"},
@@ -230,7 +233,7 @@ STEP = {"resume": "resume", "rollback_again": "roll back again", "keep": "keep"}
 def _step(incident: Incident, action: str) -> str:
     """The step a click records: as the CLI names it (``unblock pipeline P``, which _blocking reads)."""
     if action == "unblock" and incident.pipeline is not None:
-        return f"unblock pipeline {incident.pipeline.name}"
+        return unblock_step(incident.pipeline.name)
     return STEP[action]
 
 

@@ -492,7 +492,8 @@ class _Deployer:
         self.stack.refs[logical] = str(p["ResourceArn"])
 
     def function_url(self, logical: str, p: dict[str, Any]) -> None:
-        """AWS::Lambda::Url (CreateFunctionUrlConfig); its FunctionUrl attribute is the URL moto made."""
+        """AWS::Lambda::Url (CloudFormation User Guide, "AWS::Lambda::Url"; Lambda API Reference,
+        CreateFunctionUrlConfig): Ref is the function's ARN, its FunctionUrl attribute the URL moto made."""
         made = self.client("lambda").create_function_url_config(
             FunctionName=p["TargetFunctionArn"], AuthType=p["AuthType"], InvokeMode=p.get("InvokeMode", "BUFFERED")
         )
@@ -500,8 +501,9 @@ class _Deployer:
         self.stack.attrs[logical] = {"FunctionUrl": made["FunctionUrl"], "FunctionArn": made["FunctionArn"]}
 
     def function_permission(self, logical: str, p: dict[str, Any]) -> None:
-        """AWS::Lambda::Permission (AddPermission): moto keeps the statement; the emulator invokes in process and
-        does not evaluate a function's resource-based policy (nor does it serve function URLs over HTTP)."""
+        """AWS::Lambda::Permission (CloudFormation User Guide, "AWS::Lambda::Permission"; Lambda API Reference,
+        AddPermission): moto keeps the statement; the emulator invokes in process and does not evaluate a function's
+        resource-based policy (nor does it serve function URLs over HTTP)."""
         extra = {"FunctionUrlAuthType": p["FunctionUrlAuthType"]} if "FunctionUrlAuthType" in p else {}
         self.client("lambda").add_permission(
             FunctionName=p["FunctionName"],
