@@ -61,8 +61,12 @@ SERVICES = {
 # What stays the hub's when the clients act in a member account: the controller's own state (tables, topics, its
 # kill switch, the Slack secret) and STS, which assumes the member's role.
 HUB_SERVICES = frozenset({"dynamodb", "sns", "secretsmanager", "ssm", "sts", "stepfunctions"})
-# Assumed-role credentials live this long (STS's minimum); botocore refreshes them before they expire.
+# Assumed-role credentials live this long (STS's minimum). botocore refreshes them this long before they expire:
+# its defaults (15 min advisory, 10 min mandatory) are for hour-long sessions and would call AssumeRole again on
+# every call made with a 15-minute one.
 ROLE_SESSION_SECONDS = 900
+ROLE_REFRESH_ADVISORY_SECONDS = 5 * 60
+ROLE_REFRESH_MANDATORY_SECONDS = 2 * 60
 SCOPED_CACHE_SIZE = 32  # member clients kept per container (one per account and region; one per incident)
 
 
@@ -267,7 +271,13 @@ class Clients:
             }
 
         # botocore's own refreshing credentials (what an assume-role profile uses): refreshed before they expire.
-        return RefreshableCredentials.create_from_metadata(fetch(), fetch, "sts-assume-role")
+        return RefreshableCredentials.create_from_metadata(
+            fetch(),
+            fetch,
+            "sts-assume-role",
+            advisory_timeout=ROLE_REFRESH_ADVISORY_SECONDS,
+            mandatory_timeout=ROLE_REFRESH_MANDATORY_SECONDS,
+        )
 
     def __getattr__(self, name: str) -> Any:
         if name not in SERVICES or name.startswith("_"):

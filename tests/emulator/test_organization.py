@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto.sts.models import sts_backends
 
 from rollbackctl import aws as aws_clients
 from rollbackctl.emulator import InAccount as In
@@ -247,6 +248,40 @@ def test_the_hubs_restore_role_acts_in_the_member_and_its_trail_names_the_incide
     assert who["sessionContext"]["sessionIssuer"]["arn"] == TARGET_ROLE
 
 
+def restore_clients(aws: Any, hub: Deployment) -> aws_clients.Clients:
+    """The clients of the hub's Restore function, signed as its execution role's session."""
+    restore = sts.assume_as_service("lambda.amazonaws.com", hub_role(aws, hub, "RestoreFunction"), "restore", REGION)
+    assert restore is not None
+    return aws_clients.Clients(
+        boto3.session.Session(
+            aws_access_key_id=restore.access_key_id,
+            aws_secret_access_key=restore.secret_access_key,
+            aws_session_token=restore.session_token,
+            region_name=REGION,
+        )
+    )
+
+
+def test_an_incidents_calls_in_a_member_assume_its_role_once(aws: Any, hub: Deployment) -> None:
+    """One AssumeRole per incident, however many calls it makes: a 15-minute session is not refreshed on every
+    call (botocore's default refresh window is 15 minutes before expiry, which such a session is in from the start,
+    so each call would first call STS again)."""
+    deploy_member(aws, hub, MEMBER)
+    member = In(aws, MEMBER, WEST)
+    estate.lambda_with_versions(member, "checkout", 2)
+    estate.alias(member, "checkout", "live", "1")
+    there = restore_clients(aws, hub).acting_in(MEMBER, WEST, "inc-once", TARGET_ROLE).lambda_
+    for _ in range(5):
+        assert there.get_alias(FunctionName="checkout", Name="live")["FunctionVersion"] == "1"
+    sessions = [
+        role.arn
+        for backend in list(sts_backends[MEMBER].values())
+        for role in backend.assumed_roles
+        if role.arn.endswith("/rollbackctl-target/inc-once")
+    ]
+    assert len(sessions) == 1, sessions
+
+
 def test_two_incidents_in_one_member_each_sign_with_their_own_session(aws: Any, hub: Deployment) -> None:
     """The hub's clients for a member are built once per account and region; each incident's calls still sign with
     its own role session, interleaved or not, so the member's trail names the incident that made each change."""
@@ -255,16 +290,7 @@ def test_two_incidents_in_one_member_each_sign_with_their_own_session(aws: Any, 
     estate.lambda_with_versions(member, "checkout", 2)
     estate.alias(member, "checkout", "live", "1")
     trail = catch(member, "trail", {"detail-type": ["AWS API Call via CloudTrail"]})
-    restore = sts.assume_as_service("lambda.amazonaws.com", hub_role(aws, hub, "RestoreFunction"), "restore", REGION)
-    assert restore is not None
-    hub_clients = aws_clients.Clients(
-        boto3.session.Session(
-            aws_access_key_id=restore.access_key_id,
-            aws_secret_access_key=restore.secret_access_key,
-            aws_session_token=restore.session_token,
-            region_name=REGION,
-        )
-    )
+    hub_clients = restore_clients(aws, hub)
     first = hub_clients.acting_in(MEMBER, WEST, "inc-first", TARGET_ROLE).lambda_
     second = hub_clients.acting_in(MEMBER, WEST, "inc-second", TARGET_ROLE).lambda_
     for there, version in ((first, "2"), (second, "1"), (first, "2")):
