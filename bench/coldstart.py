@@ -40,6 +40,13 @@ REF_FORMS = {
     "AWS::Serverless::LayerVersion": "arn:aws:lambda:us-east-1:123456789012:layer:{name}:1",
 }
 
+# Parameters under which the template creates every function (the Slack actions function needs both Slack secrets
+# named); the secrets themselves are never read at import.
+EVERY_FUNCTION = {
+    "SlackWebhookSecretId": "rollbackctl/slack-webhook",
+    "SlackSigningSecretId": "rollbackctl/slack-signing",
+}
+
 
 @dataclass
 class Target:
@@ -67,7 +74,9 @@ def function_targets(root: Path = ROOT, label_prefix: str = "") -> list[Target]:
             kind = resources[resource]["Type"].split("::")[-1].lower()
             return f"arn:aws:{kind}:us-east-1:123456789012:{resource}/{attribute}"
 
-    stack = DryStack(template, STACK, "us-east-1", resolve_parameters(template, {}))
+    declared = template.get("Parameters") or {}
+    overrides = {k: v for k, v in EVERY_FUNCTION.items() if k in declared}  # a baseline may predate some
+    stack = DryStack(template, STACK, "us-east-1", resolve_parameters(template, overrides))
     for logical, body in resources.items():
         form = REF_FORMS.get(body.get("Type", ""), "{name}")
         stack.refs[logical] = form.format(name=f"{STACK}-{logical}")
@@ -77,6 +86,8 @@ def function_targets(root: Path = ROOT, label_prefix: str = "") -> list[Target]:
     for logical, body in resources.items():
         if body.get("Type") != "AWS::Serverless::Function":
             continue
+        if body.get("Condition") and not stack.conditions[body["Condition"]]:
+            continue  # a function these parameters do not create
         props = stack.resolve(_merge_globals(body.get("Properties", {}), globals_fn))
         variables = {k: str(v) for k, v in ((props.get("Environment") or {}).get("Variables") or {}).items()}
         module = str(props["Handler"]).rpartition(".")[0]

@@ -168,18 +168,22 @@ def _member(aws: Any, controller: Controller, recorder: Recorder, member: InAcco
     member's rollbackctl-target role (assumed once per incident)."""
     machine = controller.state_machine
     before = executions(aws, machine)
+    mark = recorder.mark()
     t0 = time.perf_counter()
     fire(member, f"{name}-errors")
+    fired = time.perf_counter()
     restored = recorder.wait_for("UpdateAlias", name)
     wait_idle(aws, [machine])
     new = sorted(executions(aws, machine) - before)
     described = [aws.client("stepfunctions").describe_execution(executionArn=arn) for arn in new]
     output = json.loads(described[0].get("output") or "{}") if described else {}
+    calls, invocations = recorder.calls_since(mark), recorder.invocations_since(mark)
     details = {
         "executions": len(new),
         "status": described[0]["status"] if described else "none",
         "action": output.get("action"),
         "alias": alias_state(member, name),
+        "path": _critical_path(controller, t0, fired, restored, calls, invocations),
     }
     return Sample("member", name, restored - t0, details)
 
@@ -299,7 +303,8 @@ def _order_after_restore(
         if event["type"] == "TaskStateEntered":
             pending = event
         elif event["type"] == "LambdaFunctionScheduled" and pending is not None:
-            function = event["lambdaFunctionScheduledEventDetails"]["resource"].rsplit(":", 1)[-1]
+            # arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER] (Triage and Restore run through alias live)
+            function = event["lambdaFunctionScheduledEventDetails"]["resource"].split(":")[6]
             names[pending["stateEnteredEventDetails"]["name"]] = function
             entered.setdefault(function, pending["timestamp"])
             pending = None
@@ -390,6 +395,38 @@ def _ms(value: float | None) -> float | None:
     return None if value is None else round(value * 1000, 2)
 
 
+STEPS = (
+    "alarm_to_execution_started",
+    "to_triage_start",
+    "triage_handler",
+    "triage_aws_calls",
+    "triage_to_restore_start",
+    "restore_until_alias_back",
+    "restore_aws_calls",
+)
+
+
+def _where(paths: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    """The p50 of each step of the critical path, and the AWS calls of Triage and Restore per incident."""
+    paths = [p for p in paths if p]
+    if not paths:
+        return {}
+    ops: dict[str, dict[str, float]] = {"triage_ops": {}, "restore_ops": {}}
+    for path in paths:
+        for part, per_op in ops.items():
+            for op, seconds in path[part].items():
+                per_op[op] = per_op.get(op, 0.0) + seconds
+
+    def per_incident(per_op: dict[str, float]) -> dict[str, float]:
+        return {op: round(v / len(paths) * 1000, 2) for op, v in sorted(per_op.items(), key=lambda kv: -kv[1])}
+
+    return {
+        f"{kind}_p50_ms": {step: _ms(_median([p[step] for p in paths])) for step in STEPS},
+        f"{kind}_triage_calls_ms_per_incident": per_incident(ops["triage_ops"]),
+        f"{kind}_restore_calls_before_alias_back_ms_per_incident": per_incident(ops["restore_ops"]),
+    }
+
+
 def _summarise(
     samples: dict[str, list[Sample]], cold: dict[str, float], problems: list[str], warmup: int
 ) -> dict[str, Any]:
@@ -398,35 +435,10 @@ def _summarise(
     orders = [s.details["order"] for s in workflow]
     paths = [s.details["path"] for s in workflow if s.details["path"]]
     floor_paths = [s.details["path"] for s in samples["floor_a"]]
-    steps = [
-        "alarm_to_execution_started",
-        "to_triage_start",
-        "triage_handler",
-        "triage_aws_calls",
-        "triage_to_restore_start",
-        "restore_until_alias_back",
-        "restore_aws_calls",
-    ]
-    triage_ops: dict[str, list[float]] = {}
-    restore_ops: dict[str, list[float]] = {}
-    for path in paths:
-        for op, seconds in path["triage_ops"].items():
-            triage_ops.setdefault(op, []).append(seconds)
-        for op, seconds in path["restore_ops"].items():
-            restore_ops.setdefault(op, []).append(seconds)
-    n = max(1, len(paths))
-    where = {
-        "workflow_p50_ms": {step: _ms(_median([p[step] for p in paths])) for step in steps},
-        "workflow_triage_calls_ms_per_incident": {
-            op: round(sum(v) / n * 1000, 2) for op, v in sorted(triage_ops.items(), key=lambda kv: -sum(kv[1]))
-        },
-        "workflow_restore_calls_before_alias_back_ms_per_incident": {
-            op: round(sum(v) / n * 1000, 2) for op, v in sorted(restore_ops.items(), key=lambda kv: -sum(kv[1]))
-        },
-        "floor_a_p50_ms": {
-            step: _ms(_median([p[step] for p in floor_paths if p.get(step) is not None]))
-            for step in ("alarm_to_execution_started", "to_task_start", "task_until_alias_back", "aws_calls_in_task")
-        },
+    where = {**_where(paths, "workflow"), **_where([s.details["path"] for s in samples.get("member", [])], "member")}
+    where["floor_a_p50_ms"] = {
+        step: _ms(_median([p[step] for p in floor_paths if p.get(step) is not None]))
+        for step in ("alarm_to_execution_started", "to_task_start", "task_until_alias_back", "aws_calls_in_task")
     }
     p50 = {kind: stats[kind]["p50_ms"] for kind in stats}
     return {

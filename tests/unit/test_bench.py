@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from bench import aws_model, common, cost, report
+from bench import aws_model, common, cost, report, restore
 from bench.calls import is_mutating
+from rollbackctl.emulator.deployer import load_template
+from tests.conftest import TEMPLATE
 
 
 def test_percentiles_are_nearest_rank() -> None:
@@ -30,6 +32,28 @@ def test_transitions_count_states_entered_and_task_retries() -> None:
         {"type": "ExecutionSucceeded"},
     ]
     assert common.transitions(events) == 4
+
+
+def test_the_history_says_diagnosis_and_notification_came_after_the_restore_through_an_alias() -> None:
+    """Triage and Restore are invoked through their alias (resource ...:function:NAME:live): the history check
+    still finds the restore task and orders the later tasks after it."""
+    functions = {"RestoreFunction": "rb-restore", "DiagnoseFunction": "rb-diagnose", "NotifyFunction": "rb-notify"}
+    controller = common.Controller(deployment=type("D", (), {"functions": functions, "outputs": {}})(), overrides={})
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:"
+
+    def task(state: str, resource: str, entered: int, exited: int) -> list[dict[str, object]]:
+        return [
+            {"type": "TaskStateEntered", "timestamp": entered, "stateEnteredEventDetails": {"name": state}},
+            {"type": "LambdaFunctionScheduled", "lambdaFunctionScheduledEventDetails": {"resource": resource}},
+            {"type": "TaskStateExited", "timestamp": exited, "stateExitedEventDetails": {"name": state}},
+        ]
+
+    events = task("Restore", arn + "rb-restore:live", 1, 2) + task("Diagnose", arn + "rb-diagnose", 3, 4)
+    events += task("RecordAndNotify", arn + "rb-notify", 5, 6)
+    order = restore._order_after_restore(controller, [], 0.0, events)
+    assert order["history_diagnosis_after_restore"] and order["history_notification_after_restore"]
+    early = task("Diagnose", arn + "rb-diagnose", 0, 1) + task("Restore", arn + "rb-restore:live", 1, 2)
+    assert not restore._order_after_restore(controller, [], 0.0, early)["history_diagnosis_after_restore"]
 
 
 def test_elbv2_mutating_calls_count_under_either_service_name() -> None:
@@ -119,8 +143,23 @@ def test_the_cold_start_targets_are_every_function_with_its_environment() -> Non
     from bench import coldstart
 
     targets = coldstart.function_targets()
-    assert {"triage", "restore", "notify"} <= {t.label for t in targets}
+    functions = {
+        name
+        for name, body in load_template(TEMPLATE)["Resources"].items()
+        if body["Type"] == "AWS::Serverless::Function"
+    }
+    assert {t.label for t in targets} == {name.removesuffix("Function").lower() for name in functions}
     for target in targets:
         assert (target.code_dir / f"{target.module}.py").is_file()
         assert target.env["INCIDENT_TABLE"] and target.env["MODE"] in ("enforce", "dry-run")
         assert target.env["TOPIC_ARN"].startswith("arn:aws:sns:")
+
+
+def test_every_handler_imports_in_the_environment_the_cold_start_gives_it() -> None:
+    """What make bench's first phase does, once per function: a handler whose settings are missing fails its
+    import (config reads them at cold start), and with it the bench."""
+    from bench import coldstart
+
+    for target in coldstart.function_targets():
+        wall, cpu = coldstart.time_import(target)
+        assert wall > 0 and cpu > 0, target.label
