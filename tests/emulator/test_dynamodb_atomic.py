@@ -9,6 +9,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
+
 from rollbackctl.emulator import Emulator
 from tests.emulator.conftest import hash_key_table
 
@@ -105,3 +107,70 @@ def test_a_cancelled_transaction_loses_no_other_write() -> None:
         keys = {i["id"]["S"] for page in ddb.get_paginator("scan").paginate(TableName=TABLE) for i in page["Items"]}
         assert {f"item-{n}" for n in range(300)} <= keys
         assert "other" not in keys  # the cancelled transaction wrote nothing
+
+
+def test_a_cancelled_transaction_puts_back_what_it_changed_and_nothing_else() -> None:
+    """An update and a put applied before the failing condition are undone; the items it did not name are not
+    touched; a range-key table the same."""
+    with Emulator() as aws:
+        ddb = table(aws)
+        ddb.create_table(
+            TableName="ranged",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        ddb.put_item(TableName=TABLE, Item={"id": {"S": "counter"}, "n": {"N": "1"}})
+        ddb.put_item(TableName=TABLE, Item={"id": {"S": "bystander"}, "n": {"N": "7"}})
+        ddb.put_item(TableName="ranged", Item={"pk": {"S": "a"}, "sk": {"S": "1"}, "v": {"S": "old"}})
+        with pytest.raises(ddb.exceptions.TransactionCanceledException):
+            ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Update": {
+                            "TableName": TABLE,
+                            "Key": {"id": {"S": "counter"}},
+                            "UpdateExpression": "ADD n :one",
+                            "ExpressionAttributeValues": {":one": {"N": "1"}},
+                        }
+                    },
+                    {"Put": {"TableName": "ranged", "Item": {"pk": {"S": "a"}, "sk": {"S": "1"}, "v": {"S": "new"}}}},
+                    {"Put": {"TableName": "ranged", "Item": {"pk": {"S": "a"}, "sk": {"S": "2"}}}},
+                    {"Delete": {"TableName": TABLE, "Key": {"id": {"S": "absent"}}}},
+                    {
+                        "ConditionCheck": {
+                            "TableName": TABLE,
+                            "Key": {"id": {"S": "bystander"}},
+                            "ConditionExpression": "n = :zero",
+                            "ExpressionAttributeValues": {":zero": {"N": "0"}},
+                        }
+                    },
+                ]
+            )
+        assert ddb.get_item(TableName=TABLE, Key={"id": {"S": "counter"}})["Item"]["n"] == {"N": "1"}
+        assert ddb.get_item(TableName=TABLE, Key={"id": {"S": "bystander"}})["Item"]["n"] == {"N": "7"}
+        ranged = ddb.query(
+            TableName="ranged",
+            KeyConditionExpression="pk = :a",
+            ExpressionAttributeValues={":a": {"S": "a"}},
+        )["Items"]
+        assert ranged == [{"pk": {"S": "a"}, "sk": {"S": "1"}, "v": {"S": "old"}}]
+        assert ddb.scan(TableName=TABLE)["Count"] == 2
+        ddb.transact_write_items(  # and one that goes through is applied whole
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": TABLE,
+                        "Key": {"id": {"S": "counter"}},
+                        "UpdateExpression": "ADD n :one",
+                        "ExpressionAttributeValues": {":one": {"N": "1"}},
+                    }
+                },
+                {"Put": {"TableName": "ranged", "Item": {"pk": {"S": "a"}, "sk": {"S": "2"}}}},
+            ]
+        )
+        assert ddb.get_item(TableName=TABLE, Key={"id": {"S": "counter"}})["Item"]["n"] == {"N": "2"}
+        assert ddb.scan(TableName="ranged")["Count"] == 2
