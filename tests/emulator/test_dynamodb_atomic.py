@@ -109,6 +109,16 @@ def test_a_cancelled_transaction_loses_no_other_write() -> None:
         assert "other" not in keys  # the cancelled transaction wrote nothing
 
 
+COUNTER_ADD = {
+    "Update": {
+        "TableName": TABLE,
+        "Key": {"id": {"S": "counter"}},
+        "UpdateExpression": "ADD n :one",
+        "ExpressionAttributeValues": {":one": {"N": "1"}},
+    }
+}
+
+
 def test_a_cancelled_transaction_puts_back_what_it_changed_and_nothing_else() -> None:
     """An update and a put applied before the failing condition are undone; the items it did not name are not
     touched; a range-key table the same."""
@@ -129,14 +139,7 @@ def test_a_cancelled_transaction_puts_back_what_it_changed_and_nothing_else() ->
         with pytest.raises(ddb.exceptions.TransactionCanceledException):
             ddb.transact_write_items(
                 TransactItems=[
-                    {
-                        "Update": {
-                            "TableName": TABLE,
-                            "Key": {"id": {"S": "counter"}},
-                            "UpdateExpression": "ADD n :one",
-                            "ExpressionAttributeValues": {":one": {"N": "1"}},
-                        }
-                    },
+                    COUNTER_ADD,
                     {"Put": {"TableName": "ranged", "Item": {"pk": {"S": "a"}, "sk": {"S": "1"}, "v": {"S": "new"}}}},
                     {"Put": {"TableName": "ranged", "Item": {"pk": {"S": "a"}, "sk": {"S": "2"}}}},
                     {"Delete": {"TableName": TABLE, "Key": {"id": {"S": "absent"}}}},
@@ -161,14 +164,7 @@ def test_a_cancelled_transaction_puts_back_what_it_changed_and_nothing_else() ->
         assert ddb.scan(TableName=TABLE)["Count"] == 2
         ddb.transact_write_items(  # and one that goes through is applied whole
             TransactItems=[
-                {
-                    "Update": {
-                        "TableName": TABLE,
-                        "Key": {"id": {"S": "counter"}},
-                        "UpdateExpression": "ADD n :one",
-                        "ExpressionAttributeValues": {":one": {"N": "1"}},
-                    }
-                },
+                COUNTER_ADD,
                 {"Put": {"TableName": "ranged", "Item": {"pk": {"S": "a"}, "sk": {"S": "2"}}}},
             ]
         )
