@@ -64,7 +64,7 @@ class _Kept:
                 table = backend.tables.get(op.get("TableName")) if isinstance(op, dict) else None
                 key = (op.get("Item") if op_type == "Put" else op.get("Key")) if table is not None else None
                 if table is None or not isinstance(key, dict) or table.hash_key_attr not in key:
-                    continue  # moto refuses the transaction before it changes anything
+                    continue  # an action moto refuses: it changes no item, so there is none to keep
                 if table.range_key_attr is not None and table.range_key_attr not in key:
                     continue
                 hash_value = DynamoType(key[table.hash_key_attr])
