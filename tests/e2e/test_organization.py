@@ -11,10 +11,9 @@ import time
 from typing import Any
 
 import pytest
-from moto.sts.models import sts_backends
 
 from rollbackctl.emulator import InAccount as In
-from rollbackctl.emulator import deploy, estate, patches
+from rollbackctl.emulator import deploy, estate, patches, sts
 from rollbackctl.emulator.demo import executions, wait_all
 from rollbackctl.emulator.deployer import deploy_member
 from rollbackctl.model import Incident
@@ -97,13 +96,7 @@ def alias_of(there: Any) -> tuple[str, dict[str, float]]:
 def assumed(account: str) -> list[str]:
     """The rollbackctl-target sessions an incident assumed in ``account`` (moto keeps every AssumeRole; Track's own
     reads of the account's deployments are the session rollbackctl-track)."""
-    return [
-        role.arn
-        for backends in list(sts_backends.values())
-        for backend in list(backends.values())
-        for role in backend.assumed_roles
-        if role.arn.split(":")[4] == account and "/rollbackctl-target/inc-" in role.arn
-    ]
+    return [arn for arn in sts.sessions(account, "rollbackctl-target") if "/rollbackctl-target/inc-" in arn]
 
 
 @pytest.fixture

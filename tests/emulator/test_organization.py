@@ -15,7 +15,6 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto.sts.models import sts_backends
 
 from rollbackctl import aws as aws_clients
 from rollbackctl.emulator import InAccount as In
@@ -274,10 +273,7 @@ def test_an_incidents_calls_in_a_member_assume_its_role_once(aws: Any, hub: Depl
     for _ in range(5):
         assert there.get_alias(FunctionName="checkout", Name="live")["FunctionVersion"] == "1"
     sessions = [
-        role.arn
-        for backend in list(sts_backends[MEMBER].values())
-        for role in backend.assumed_roles
-        if role.arn.endswith("/rollbackctl-target/inc-once")
+        arn for arn in sts.sessions(MEMBER, "rollbackctl-target") if arn.endswith("/rollbackctl-target/inc-once")
     ]
     assert len(sessions) == 1, sessions
 

@@ -88,6 +88,18 @@ def _get_caller_identity(self: STSBackend, access_key_id: str, region: str) -> t
     return caller.account, caller.arn, caller.account
 
 
+def sessions(account: str, role_name: str) -> list[str]:
+    """The session ARNs STS issued for ``role_name`` in ``account`` (moto keeps every AssumeRole it answered)."""
+    issued = f":sts::{account}:assumed-role/{role_name}/"
+    return [
+        session.arn
+        for backends in list(sts_backends.values())
+        for backend in list(backends.values())
+        for session in backend.assumed_roles
+        if issued in session.arn
+    ]
+
+
 def assume_as_service(
     service: str, role_arn: str, session: str, region: str, context: Mapping[str, str | None] | None = None
 ) -> AssumedRole | None:
